@@ -61,7 +61,9 @@ def build_parser() -> argparse.ArgumentParser:
     master.add_argument("--cluster")
     master.add_argument("--allocation_interval", type=parse_duration, default=1.0)
     master.add_argument(
-        "--offer_timeout", type=_optional_duration, default=60.0,
+        "--offer_timeout",
+        type=_optional_duration,
+        default=60.0,
         help="rescind offers held longer than this (default 60secs; 'none' disables)",
     )
     master.add_argument("--agent_ping_timeout", type=parse_duration, default=15.0)
@@ -92,7 +94,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(
-        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
+        level=args.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
     )
     if args.command == "master":
         return run_master(args)
@@ -148,16 +152,30 @@ def run_demo(args: argparse.Namespace) -> int:
     ip = args.ip
     base = [sys.executable, "-m", "mesolite.cli", "--log_level", "warning"]
     specs: list[tuple[str, list[str], str]] = [
-        ("master", ["master", "--ip", ip, "--port", "5050", "--work_dir", f"{args.work_dir}/master"],
-         f"http://{ip}:5050"),
+        (
+            "master",
+            ["master", "--ip", ip, "--port", "5050", "--work_dir", f"{args.work_dir}/master"],
+            f"http://{ip}:5050",
+        ),
     ]
     for n in range(args.agents):
         port = 5051 + n
         specs.append(
             (
                 f"agent{n + 1}",
-                ["agent", "--master", f"{ip}:5050", "--ip", ip, "--port", str(port),
-                 "--work_dir", f"{args.work_dir}/agent{n + 1}", "--attributes", f"rack_id:{n + 1}"],
+                [
+                    "agent",
+                    "--master",
+                    f"{ip}:5050",
+                    "--ip",
+                    ip,
+                    "--port",
+                    str(port),
+                    "--work_dir",
+                    f"{args.work_dir}/agent{n + 1}",
+                    "--attributes",
+                    f"rack_id:{n + 1}",
+                ],
                 f"http://{ip}:{port}",
             )
         )

@@ -346,9 +346,7 @@ def test_download_path_gives_real_file(sandbox: Sandbox) -> None:
         pytest.param(lambda s: "etc/passwd", id="relative"),
     ],
 )
-def test_outside_the_sandboxes_is_403(
-    client: FlaskClient, sandbox: Sandbox, endpoint: str, path_of: Any
-) -> None:
+def test_outside_the_sandboxes_is_403(client: FlaskClient, sandbox: Sandbox, endpoint: str, path_of: Any) -> None:
     path = path_of(sandbox)
     status, text = get_error(client, endpoint, path=path, offset=0)
     assert status == 403

@@ -285,10 +285,7 @@ def test_to_v1_shapes() -> None:
         },
     ]
     assert isinstance(r.to_v1()[0]["scalar"]["value"], float)
-    assert (
-        json.dumps(r.to_v1()[0])
-        == '{"name": "cpus", "type": "SCALAR", "scalar": {"value": 1.0}, "role": "*"}'
-    )
+    assert json.dumps(r.to_v1()[0]) == '{"name": "cpus", "type": "SCALAR", "scalar": {"value": 1.0}, "role": "*"}'
 
 
 def test_to_v1_allocation_info() -> None:

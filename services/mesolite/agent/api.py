@@ -17,7 +17,7 @@ from mesolite.agent.launcher import TaskRun
 from mesolite.agent.state import Agent, AgentConfig
 from mesolite.core import protocol as proto
 from mesolite.core.http import json_response, text_response
-from mesolite.core.resources import Resources, ResourceError
+from mesolite.core.resources import ResourceError, Resources
 from mesolite.core.server import SERVICE_KEY
 
 
@@ -55,8 +55,12 @@ def create_app(config: AgentConfig, agent: Agent | None = None) -> Flask:
             agent.updates.enqueue(
                 framework_id,
                 proto.task_status(
-                    task_id, "TASK_LOST", agent_id=agent.id, source="SOURCE_AGENT",
-                    reason="REASON_TASK_UNKNOWN", message="Cannot find task to kill",
+                    task_id,
+                    "TASK_LOST",
+                    agent_id=agent.id,
+                    source="SOURCE_AGENT",
+                    reason="REASON_TASK_UNKNOWN",
+                    message="Cannot find task to kill",
                 ),
             )
         return Response(status=202)
@@ -65,7 +69,9 @@ def create_app(config: AgentConfig, agent: Agent | None = None) -> Flask:
     def acknowledge() -> Response:
         data = body()
         agent.acknowledge(
-            proto.unwrap(data.get("framework_id")) or "", proto.unwrap(data.get("task_id")) or "", str(data.get("uuid"))
+            proto.unwrap(data.get("framework_id")) or "",
+            proto.unwrap(data.get("task_id")) or "",
+            str(data.get("uuid")),
         )
         return Response(status=202)
 
@@ -77,7 +83,9 @@ def create_app(config: AgentConfig, agent: Agent | None = None) -> Flask:
     @app.post("/internal/shutdown_executor")
     def shutdown_executor() -> Response:
         data = body()
-        agent.shutdown_executor(proto.unwrap(data.get("framework_id")) or "", proto.unwrap(data.get("executor_id")) or "")
+        agent.shutdown_executor(
+            proto.unwrap(data.get("framework_id")) or "", proto.unwrap(data.get("executor_id")) or ""
+        )
         return Response(status=202)
 
     @app.post("/internal/framework_message")
@@ -125,8 +133,10 @@ def create_app(config: AgentConfig, agent: Agent | None = None) -> Flask:
     @app.get("/metrics/snapshot")
     def metrics() -> Response:
         active, completed = agent.runs()
-        counts: dict[str, float] = {"slave/registered": 1.0 if agent.registered else 0.0,
-                                    "slave/uptime_secs": _uptime(agent)}
+        counts: dict[str, float] = {
+            "slave/registered": 1.0 if agent.registered else 0.0,
+            "slave/uptime_secs": _uptime(agent),
+        }
         for state_name in ("TASK_STAGING", "TASK_STARTING", "TASK_RUNNING", "TASK_KILLING"):
             counts[f"slave/tasks_{state_name[5:].lower()}"] = float(sum(r.state == state_name for r in active))
         for state_name in ("TASK_FINISHED", "TASK_FAILED", "TASK_KILLED", "TASK_LOST"):

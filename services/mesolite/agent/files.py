@@ -138,9 +138,7 @@ class SandboxFiles:
             if actual is not None:
                 actual = actual.removesuffix(" (deleted)")
                 if not any(_inside(actual, root) for root in roots):
-                    raise FilesError(
-                        403, f"Access to '{path}' is denied: it is outside the agent's sandboxes"
-                    )
+                    raise FilesError(403, f"Access to '{path}' is denied: it is outside the agent's sandboxes")
             st = os.fstat(fd)
         except BaseException:
             os.close(fd)

@@ -152,16 +152,26 @@ class Launcher:
     def _finished(self, run: TaskRun, returncode: int) -> None:
         if run.kill_requested:
             signame = _signal_name(-returncode) if returncode < 0 else None
-            message = f"Command terminated with signal {signame}" if signame else f"Command exited with status {returncode}"
+            message = (
+                f"Command terminated with signal {signame}" if signame else f"Command exited with status {returncode}"
+            )
             self._report(run, "TASK_KILLED", run.kill_reason, message)
         elif returncode == 0:
             self._report(run, "TASK_FINISHED", None, "Command exited with status 0")
         elif returncode < 0:
             self._report(
-                run, "TASK_FAILED", "REASON_COMMAND_EXECUTOR_FAILED", f"Command terminated with signal {_signal_name(-returncode)}"
+                run,
+                "TASK_FAILED",
+                "REASON_COMMAND_EXECUTOR_FAILED",
+                f"Command terminated with signal {_signal_name(-returncode)}",
             )
         else:
-            self._report(run, "TASK_FAILED", "REASON_COMMAND_EXECUTOR_FAILED", f"Command exited with status {returncode}")
+            self._report(
+                run,
+                "TASK_FAILED",
+                "REASON_COMMAND_EXECUTOR_FAILED",
+                f"Command exited with status {returncode}",
+            )
 
     def kill(self, run: TaskRun, grace: float | None = None, reason: str | None = None) -> None:
         """SIGTERM the task's whole process group now, SIGKILL it after the grace period."""

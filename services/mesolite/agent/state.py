@@ -168,7 +168,11 @@ class Agent:
     def _send_update(self, framework_id: str, status: dict[str, Any]) -> bool:
         response = self._session.post(
             f"{self.config.master_url}/master/internal/status",
-            json={"framework_id": proto.wrap(framework_id), "agent_id": proto.wrap(self.id or ""), "status": status},
+            json={
+                "framework_id": proto.wrap(framework_id),
+                "agent_id": proto.wrap(self.id or ""),
+                "status": status,
+            },
             timeout=10,
         )
         if response.status_code == 404:
@@ -210,14 +214,18 @@ class Agent:
                 kill_killing_state=_has_capability(framework_info, "TASK_KILLING_STATE"),
             )
             if group_executor is not None:
-                group = [r for r in self.tasks.values() if r.framework_id == framework_id and r.executor_id == executor_id]
+                group = [
+                    r for r in self.tasks.values() if r.framework_id == framework_id and r.executor_id == executor_id
+                ]
                 run.group = group[0].group if group and group[0].group is not None else []
                 run.group.append(run)
             self.tasks[(framework_id, task_id)] = run
         if isinstance(task.get("executor"), dict):
             # Custom executors speak the executor HTTP API, which this agent does not serve yet.
             self._report(
-                run, "TASK_FAILED", "REASON_EXECUTOR_UNREGISTERED",
+                run,
+                "TASK_FAILED",
+                "REASON_EXECUTOR_UNREGISTERED",
                 "This agent runs command tasks and task groups; custom executors are not supported yet",
             )
             return
@@ -228,8 +236,14 @@ class Agent:
 
         Tasks of one task group share their executor's run directory, each in ``tasks/<task_id>`` below it."""
         runs = os.path.join(
-            self.config.work_dir, "slaves", self.id or "unregistered", "frameworks", framework_id,
-            "executors", executor_id, "runs",
+            self.config.work_dir,
+            "slaves",
+            self.id or "unregistered",
+            "frameworks",
+            framework_id,
+            "executors",
+            executor_id,
+            "runs",
         )
         if shared:
             latest = os.path.join(runs, "latest")
@@ -296,9 +310,7 @@ class Agent:
                     "network_infos": [{"ip_addresses": [{"protocol": "IPv4", "ip_address": self.config.ip}]}],
                     **({"executor_pid": run.pid} if run.pid else {}),
                 }
-            run.statuses.append(
-                {k: status[k] for k in ("state", "timestamp", "container_status") if k in status}
-            )
+            run.statuses.append({k: status[k] for k in ("state", "timestamp", "container_status") if k in status})
             if run.terminal:
                 run.finished = time.time()
                 self.tasks.pop((run.framework_id, run.task_id), None)

@@ -55,9 +55,7 @@ class Attribute:
             raise AttributeParseError(f"Attribute name must be a non-empty string, got {name!r}")
         what = f"Attribute '{name}'"
         if self.type not in ATTRIBUTE_TYPES:
-            raise AttributeParseError(
-                f"{what}: unsupported type {self.type!r} (expected SCALAR, RANGES or TEXT)"
-            )
+            raise AttributeParseError(f"{what}: unsupported type {self.type!r} (expected SCALAR, RANGES or TEXT)")
         scalar, ranges, text = 0.0, (), ""
         if self.type == SCALAR:
             if self.ranges or self.text:
@@ -204,9 +202,7 @@ class Attributes:
     @classmethod
     def from_v1(cls, objs: list[dict[str, Any]]) -> Attributes:
         if not isinstance(objs, list | tuple):
-            raise AttributeParseError(
-                f"Expected a JSON array of Attribute objects, got {type(objs).__name__}"
-            )
+            raise AttributeParseError(f"Expected a JSON array of Attribute objects, got {type(objs).__name__}")
         return cls(_attribute_from_v1(obj, index) for index, obj in enumerate(objs))
 
     def to_v1(self) -> list[dict[str, Any]]:

@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 import re
 
-_DURATION = re.compile(r"^\s*([0-9]*\.?[0-9]+)\s*(ns|us|ms|secs|sec|s|mins|min|m|hrs|hr|h|days|day|d|weeks|week|w)?\s*$")
+_DURATION = re.compile(
+    r"^\s*([0-9]*\.?[0-9]+)\s*(ns|us|ms|secs|sec|s|mins|min|m|hrs|hr|h|days|day|d|weeks|week|w)?\s*$"
+)
 _UNIT_SECONDS = {
     None: 1.0,
     "ns": 1e-9,

@@ -89,7 +89,12 @@ def task_status(
 ) -> dict[str, Any]:
     """A TaskStatus in v1 JSON. Updates that must be acknowledged carry a uuid (and therefore an agent_id:
     pymesos acknowledges every update that has a uuid and reads agent_id to do so)."""
-    status: dict[str, Any] = {"task_id": wrap(task_id), "state": state, "source": source, "timestamp": time.time()}
+    status: dict[str, Any] = {
+        "task_id": wrap(task_id),
+        "state": state,
+        "source": source,
+        "timestamp": time.time(),
+    }
     if agent_id:
         status["agent_id"] = wrap(agent_id)
     if executor_id:

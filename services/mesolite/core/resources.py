@@ -331,9 +331,7 @@ def _canonical_reservations(raw: Any, role: str, what: str) -> tuple[Reservation
             raise ResourceError(f"{what}: bad reservation role '{reservation_role}': {problem}")
         as_dict.setdefault("type", "STATIC")
         if as_dict["type"] not in _RESERVATION_TYPES:
-            raise ResourceError(
-                f"{what}: reservation type must be STATIC or DYNAMIC, got {as_dict['type']!r}"
-            )
+            raise ResourceError(f"{what}: reservation type must be STATIC or DYNAMIC, got {as_dict['type']!r}")
         entries.append(_freeze_entry(as_dict))
         last_role = reservation_role
     if last_role != role:
@@ -419,9 +417,7 @@ class Resource:
         object.__setattr__(obj, "reservations", reservations)
         return obj
 
-    def _with(
-        self, scalar: float = 0.0, ranges: RangeTuple = (), items: frozenset[str] = frozenset()
-    ) -> Resource:
+    def _with(self, scalar: float = 0.0, ranges: RangeTuple = (), items: frozenset[str] = frozenset()) -> Resource:
         return Resource._raw(self.name, self.type, scalar, ranges, items, self.role, self.reservations)
 
     def _key(self) -> _Key:
@@ -530,11 +526,7 @@ def _parse_text_token(token: str, default_role: str) -> Resource:
             special = not math.isfinite(float(value))  # "nan", "inf", "infinity"
         except ValueError:
             special = False
-        raise bad(
-            "NaN and infinite values are not allowed"
-            if special
-            else "text values are not allowed for resources"
-        )
+        raise bad("NaN and infinite values are not allowed" if special else "text values are not allowed for resources")
     if number < 0:
         raise bad("negative values are not allowed")
     if not math.isfinite(number):
@@ -675,9 +667,7 @@ def _check_consistent_types(resources: Resources) -> None:
     for resource in resources:
         previous = seen.setdefault(resource.name, resource.type)
         if previous != resource.type:
-            raise ResourceError(
-                f"Resources with the same name ('{resource.name}') but different types are not allowed"
-            )
+            raise ResourceError(f"Resources with the same name ('{resource.name}') but different types are not allowed")
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -733,9 +723,7 @@ class Resources:
                 shown = stripped if len(stripped) <= 200 else stripped[:200] + "..."
                 raise ResourceError(f"Bad resources JSON '{shown}': {exc}") from None
             return cls.from_v1(data, default_role=default_role)
-        result = cls(
-            _parse_text_token(token.strip(), default_role) for token in stripped.split(";") if token.strip()
-        )
+        result = cls(_parse_text_token(token.strip(), default_role) for token in stripped.split(";") if token.strip())
         _check_consistent_types(result)
         return result
 

@@ -62,7 +62,6 @@ class ServiceApplication(BaseApplication):
         return app
 
 
-
 def _stop_service(server: Any, worker: Any) -> None:
     app = getattr(worker, "wsgi", None)
     service = getattr(app, "extensions", {}).get(SERVICE_KEY) if app is not None else None

@@ -27,9 +27,24 @@ from mesolite.master.state import CallError, Framework, Master, MasterConfig, Su
 log = logging.getLogger(__name__)
 
 CALL_TYPES = {
-    "SUBSCRIBE", "TEARDOWN", "ACCEPT", "DECLINE", "REVIVE", "KILL", "SHUTDOWN", "ACKNOWLEDGE", "RECONCILE",
-    "MESSAGE", "REQUEST", "SUPPRESS", "ACCEPT_INVERSE_OFFERS", "DECLINE_INVERSE_OFFERS",
-    "ACKNOWLEDGE_OPERATION_STATUS", "RECONCILE_OPERATIONS", "UPDATE_FRAMEWORK", "UNKNOWN",
+    "SUBSCRIBE",
+    "TEARDOWN",
+    "ACCEPT",
+    "DECLINE",
+    "REVIVE",
+    "KILL",
+    "SHUTDOWN",
+    "ACKNOWLEDGE",
+    "RECONCILE",
+    "MESSAGE",
+    "REQUEST",
+    "SUPPRESS",
+    "ACCEPT_INVERSE_OFFERS",
+    "DECLINE_INVERSE_OFFERS",
+    "ACKNOWLEDGE_OPERATION_STATUS",
+    "RECONCILE_OPERATIONS",
+    "UPDATE_FRAMEWORK",
+    "UNKNOWN",
 }
 
 
@@ -186,7 +201,8 @@ def _scheduler_call(master: Master) -> Response:
     media = content_type.split(";")[0].strip().lower()
     if media != "application/json":
         return text_response(
-            f"Expecting 'Content-Type' of application/json (protobuf is not served here); got '{content_type}'", 415
+            f"Expecting 'Content-Type' of application/json (protobuf is not served here); got '{content_type}'",
+            415,
         )
     try:
         call = json.loads(request.get_data() or b"")
@@ -227,9 +243,7 @@ def _scheduler_call(master: Master) -> Response:
 def _dispatch(master: Master, framework: Framework, call_type: str, body: dict[str, Any] | None) -> Response:
     required = {"ACCEPT", "DECLINE", "KILL", "SHUTDOWN", "ACKNOWLEDGE", "MESSAGE", "UPDATE_FRAMEWORK"}
     if call_type in required and body is None:
-        return text_response(
-            f"Failed to validate scheduler::Call: Expecting '{call_type.lower()}' to be present", 400
-        )
+        return text_response(f"Failed to validate scheduler::Call: Expecting '{call_type.lower()}' to be present", 400)
     if call_type == "ACCEPT":
         for operation in (body or {}).get("operations") or []:
             error = _operation_shape_error(operation)
@@ -284,7 +298,14 @@ def _operation_shape_error(operation: Any) -> str | None:
 
 
 _OTHER_OPERATIONS = {
-    "RESERVE", "UNRESERVE", "CREATE", "DESTROY", "GROW_VOLUME", "SHRINK_VOLUME", "CREATE_DISK", "DESTROY_DISK",
+    "RESERVE",
+    "UNRESERVE",
+    "CREATE",
+    "DESTROY",
+    "GROW_VOLUME",
+    "SHRINK_VOLUME",
+    "CREATE_DISK",
+    "DESTROY_DISK",
 }
 
 
@@ -324,8 +345,15 @@ def _roles_json(master: Master) -> dict[str, Any]:
             roles[role] = {"name": role, "weight": weight, "frameworks": [], "resources": {}}
         for framework in master.frameworks.values():
             for role in framework.roles:
-                entry = roles.setdefault(role, {"name": role, "weight": master.weights.get(role, 1.0),
-                                                "frameworks": [], "resources": {}})
+                entry = roles.setdefault(
+                    role,
+                    {
+                        "name": role,
+                        "weight": master.weights.get(role, 1.0),
+                        "frameworks": [],
+                        "resources": {},
+                    },
+                )
                 entry["frameworks"].append(framework.id)
         for entry in roles.values():
             used = None
@@ -333,8 +361,9 @@ def _roles_json(master: Master) -> dict[str, Any]:
                 for task in master.frameworks[framework_id].tasks.values():
                     if task.role == entry["name"] and not proto.is_terminal(task.state):
                         used = task.resources if used is None else used + task.resources
-            entry["resources"] = used.flatten() if used is not None else {"cpus": 0.0, "mem": 0.0, "disk": 0.0,
-                                                                           "gpus": 0.0}
+            entry["resources"] = (
+                used.flatten() if used is not None else {"cpus": 0.0, "mem": 0.0, "disk": 0.0, "gpus": 0.0}
+            )
         return {"roles": sorted(roles.values(), key=lambda r: r["name"])}
 
 

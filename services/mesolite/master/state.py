@@ -220,7 +220,10 @@ class Master:
         self.completed_frameworks: deque[Framework] = deque(maxlen=COMPLETED_FRAMEWORKS)
         self.offers: dict[str, Offer] = {}
         self.weights: dict[str, float] = dict(config.weights)
-        self.metrics: dict[str, float] = {"allocator/mesos/allocation_run_ms": 0.0, "master/dropped_messages": 0}
+        self.metrics: dict[str, float] = {
+            "allocator/mesos/allocation_run_ms": 0.0,
+            "master/dropped_messages": 0,
+        }
         self._lock = threading.RLock()
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -264,7 +267,11 @@ class Master:
             "pid": self.pid,
             "hostname": self.config.advertised_hostname,
             "version": MESOS_VERSION,
-            "address": {"hostname": self.config.advertised_hostname, "ip": self.config.ip, "port": self.config.port},
+            "address": {
+                "hostname": self.config.advertised_hostname,
+                "ip": self.config.ip,
+                "port": self.config.port,
+            },
         }
 
     # ------------------------------------------------------------------ registry
@@ -543,7 +550,8 @@ class Master:
         call_id = proto.unwrap(call.get("framework_id"))
         if info_id and call_id and info_id != call_id:
             raise CallError(
-                400, "Failed to validate scheduler::Call: 'framework_id' differs from 'subscribe.framework_info.id'"
+                400,
+                "Failed to validate scheduler::Call: 'framework_id' differs from 'subscribe.framework_info.id'",
             )
         try:
             failover = float(info.get("failover_timeout") or 0.0)
@@ -620,8 +628,9 @@ class Master:
             raise CallError(403, "Framework is not subscribed")
         if framework.subscription.stream_id != stream_id:
             raise CallError(
-                400, f"The stream ID '{stream_id}' included in this request didn't match the stream ID currently "
-                f"associated with framework ID {framework.id}"
+                400,
+                f"The stream ID '{stream_id}' included in this request didn't match the stream ID currently "
+                f"associated with framework ID {framework.id}",
             )
         return framework
 
@@ -643,7 +652,9 @@ class Master:
         for agent_id in agents:
             agent = self.agents.get(agent_id)
             if agent is not None and agent.state == "ACTIVE":
-                self.link.send(agent.endpoint, "/internal/shutdown_framework", {"framework_id": proto.wrap(framework.id)})
+                self.link.send(
+                    agent.endpoint, "/internal/shutdown_framework", {"framework_id": proto.wrap(framework.id)}
+                )
         if framework.subscription is not None:
             framework.subscription.close()
             framework.subscription = None
@@ -666,8 +677,11 @@ class Master:
                     self._remove_offer(offer.id)
                 for task_info in _tasks_of(launches):
                     self._reject_task(
-                        framework, task_info, "TASK_DROPPED" if framework.partition_aware else "TASK_LOST",
-                        "REASON_INVALID_OFFERS", invalid,
+                        framework,
+                        task_info,
+                        "TASK_DROPPED" if framework.partition_aware else "TASK_LOST",
+                        "REASON_INVALID_OFFERS",
+                        invalid,
                     )
                 self._wake.set()
                 return
@@ -711,9 +725,14 @@ class Master:
             offer = self.offers.get(offer_id or "")
             if offer is None:
                 invalid = f"Offer {offer_id} is no longer valid"
-                return [o for o in (self.offers.get(i or "") for i in offer_ids) if o and o.framework_id == framework.id], invalid
+                return [
+                    o for o in (self.offers.get(i or "") for i in offer_ids) if o and o.framework_id == framework.id
+                ], invalid
             if offer.framework_id != framework.id:
-                return [], f"Offer {offer_id} has invalid framework {offer.framework_id} while framework {framework.id} is expected"
+                return [], (
+                    f"Offer {offer_id} has invalid framework {offer.framework_id} "
+                    f"while framework {framework.id} is expected"
+                )
             offers.append(offer)
         if len(set(offer_ids)) != len(offer_ids):
             return offers, "Duplicate offer ids"
@@ -736,7 +755,9 @@ class Master:
         remaining: Resources,
     ) -> Resources:
         assert agent is not None
-        error, resources, executor_resources = self._validate_task(framework, agent, task_info, group_executor, remaining)
+        error, resources, executor_resources = self._validate_task(
+            framework, agent, task_info, group_executor, remaining
+        )
         if error is not None:
             self._reject_task(framework, task_info, "TASK_ERROR", "REASON_TASK_INVALID", error)
             return remaining
@@ -803,7 +824,11 @@ class Master:
             if not has_command:
                 return "'TaskInfo.command' must be set for a task in a task group", empty, empty
         elif has_command == has_executor:
-            return "Task should have at least one (but not both) of CommandInfo or ExecutorInfo present", empty, empty
+            return (
+                "Task should have at least one (but not both) of CommandInfo or ExecutorInfo present",
+                empty,
+                empty,
+            )
         try:
             resources = Resources.from_v1(task_info.get("resources") or [])
         except ResourceError as exc:
@@ -830,7 +855,9 @@ class Master:
             )
         return None, resources, executor_resources
 
-    def _reject_task(self, framework: Framework, task_info: dict[str, Any], state: str, reason: str, message: str) -> None:
+    def _reject_task(
+        self, framework: Framework, task_info: dict[str, Any], state: str, reason: str, message: str
+    ) -> None:
         task_id = proto.unwrap(task_info.get("task_id")) or ""
         status = proto.task_status(
             task_id,
@@ -875,7 +902,10 @@ class Master:
             agent = self.agents.get(task.agent_id)
             if agent is None or agent.state != "ACTIVE":
                 return
-            message: dict[str, Any] = {"framework_id": proto.wrap(framework.id), "task_id": proto.wrap(task_id)}
+            message: dict[str, Any] = {
+                "framework_id": proto.wrap(framework.id),
+                "task_id": proto.wrap(task_id),
+            }
             if isinstance(body.get("kill_policy"), dict):
                 message["kill_policy"] = body["kill_policy"]
             self.link.send(agent.endpoint, "/internal/kill", message)
@@ -886,7 +916,8 @@ class Master:
         status_uuid = body.get("uuid")
         if not agent_id or not task_id or not isinstance(status_uuid, str):
             raise CallError(
-                400, "Failed to convert JSON into Call protobuf: Missing required fields (agent_id, task_id, uuid)"
+                400,
+                "Failed to convert JSON into Call protobuf: Missing required fields (agent_id, task_id, uuid)",
             )
         with self._lock:
             agent = self.agents.get(agent_id)
@@ -898,7 +929,11 @@ class Master:
             self.link.send(
                 agent.endpoint,
                 "/internal/acknowledge",
-                {"framework_id": proto.wrap(framework.id), "task_id": proto.wrap(task_id), "uuid": status_uuid},
+                {
+                    "framework_id": proto.wrap(framework.id),
+                    "task_id": proto.wrap(task_id),
+                    "uuid": status_uuid,
+                },
             )
 
     def reconcile(self, framework: Framework, body: dict[str, Any]) -> None:
@@ -951,8 +986,13 @@ class Master:
         else:
             state = "TASK_UNKNOWN"
         status = proto.task_status(
-            task_id, state, agent_id=agent_id, source="SOURCE_MASTER", reason="REASON_RECONCILIATION",
-            message="Reconciliation: task is unknown", with_uuid=False,
+            task_id,
+            state,
+            agent_id=agent_id,
+            source="SOURCE_MASTER",
+            reason="REASON_RECONCILIATION",
+            message="Reconciliation: task is unknown",
+            with_uuid=False,
         )
         framework.send_update(status)
 
@@ -979,7 +1019,11 @@ class Master:
         self.link.send(
             agent.endpoint,
             "/internal/framework_message",
-            {"framework_id": proto.wrap(framework.id), "executor_id": proto.wrap(executor_id), "data": body["data"]},
+            {
+                "framework_id": proto.wrap(framework.id),
+                "executor_id": proto.wrap(executor_id),
+                "data": body["data"],
+            },
         )
 
     def shutdown_executor(self, framework: Framework, body: dict[str, Any]) -> None:
@@ -1187,7 +1231,11 @@ class Master:
                 elif agent.state == "RECOVERED" and now - agent.last_seen > self.config.agent_reregister_timeout:
                     self._agent_unreachable(agent, "REASON_AGENT_UNREACHABLE", "Agent did not re-register in time")
             for framework in list(self.frameworks.values()):
-                if framework.failover_deadline is not None and not framework.connected and now >= framework.failover_deadline:
+                if (
+                    framework.failover_deadline is not None
+                    and not framework.connected
+                    and now >= framework.failover_deadline
+                ):
                     self._remove_framework(framework, "failover timeout expired")
 
     def _agent_unreachable(self, agent: Agent, reason: str, message: str) -> None:

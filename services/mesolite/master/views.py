@@ -211,9 +211,7 @@ def state_summary_json(master: Master) -> dict[str, Any]:
                 continue
             entry = agent_json(master, agent)
             entry.update(_state_counts(agent_counts.get(agent.id, Counter())))
-            entry["framework_ids"] = sorted(
-                fid for fid, agents in framework_agents.items() if agent.id in agents
-            )
+            entry["framework_ids"] = sorted(fid for fid, agents in framework_agents.items() if agent.id in agents)
             slaves.append(entry)
         frameworks = []
         for framework in master.frameworks.values():
@@ -272,4 +270,3 @@ def metrics_json(master: Master) -> dict[str, float]:
             metrics[f"master/{name}_percent"] = in_use / total if total else 0.0
         metrics.update({k: float(v) for k, v in master.metrics.items()})
         return metrics
-

@@ -1,0 +1,168 @@
+"""Real ``mesolite`` processes on free loopback ports, for integration tests and benchmarks.
+
+Every process is started through the same CLI an operator uses, in its own session so that stopping it also stops
+whatever it started, and is always stopped when the test ends.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import requests
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_until(predicate: Callable[[], Any], timeout: float = 15.0, interval: float = 0.05, what: str = "") -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            value = predicate()
+        except (requests.RequestException, KeyError, IndexError, ValueError):
+            value = None
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"timed out waiting for {what or predicate}")
+        time.sleep(interval)
+
+
+class ServiceProcess:
+    def __init__(self, name: str, args: list[str], port: int, log_dir: Path) -> None:
+        self.name = name
+        self.args = args
+        self.port = port
+        self.url = f"http://127.0.0.1:{port}"
+        self.log_path = log_dir / f"{name}.log"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self, ready_path: str = "/health") -> ServiceProcess:
+        log = open(self.log_path, "ab")  # noqa: SIM115 - owned by the child for its lifetime
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "mesolite.cli", *self.args],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        log.close()
+        wait_until(
+            lambda: self._alive() and requests.get(self.url + ready_path, timeout=1).ok,
+            what=f"{self.name} to answer on {self.url}",
+        )
+        return self
+
+    def _alive(self) -> bool:
+        if self.process is not None and self.process.poll() is not None:
+            raise RuntimeError(f"{self.name} exited with {self.process.returncode}:\n{self.log()}")
+        return True
+
+    def log(self) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")[-5000:]
+        except OSError:
+            return ""
+
+    def send_signal(self, sig: signal.Signals) -> None:
+        assert self.process is not None
+        os.killpg(self.process.pid, sig)
+
+    def stop(self, sig: signal.Signals = signal.SIGTERM) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        try:
+            os.killpg(self.process.pid, sig)
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(timeout=10)
+        except ProcessLookupError:
+            pass
+
+    def get(self, path: str, **kwargs: Any) -> requests.Response:
+        return requests.get(self.url + path, timeout=10, **kwargs)
+
+
+class Cluster:
+    """A master and its agents; tests add agents as they need them."""
+
+    def __init__(self, base: Path) -> None:
+        self.base = base
+        self.services: list[ServiceProcess] = []
+        self.master: ServiceProcess | None = None
+        self.agents: list[ServiceProcess] = []
+
+    def start_master(self, *flags: str, port: int | None = None, name: str = "master") -> ServiceProcess:
+        port = port or free_port()
+        args = [
+            "master",
+            "--ip",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--work_dir",
+            str(self.base / name),
+            "--allocation_interval",
+            "0.2",
+            "--heartbeat_interval",
+            "1",
+            *flags,
+        ]
+        self.master = self._add(ServiceProcess(name, args, port, self.base))
+        return self.master
+
+    def start_agent(
+        self,
+        *flags: str,
+        resources: str = "cpus:4;mem:4096;disk:10000;ports:[31000-31100]",
+        port: int | None = None,
+        wait: bool = True,
+    ) -> ServiceProcess:
+        assert self.master is not None
+        port = port or free_port()
+        name = f"agent-{port}"
+        args = [
+            "agent",
+            "--master",
+            f"127.0.0.1:{self.master.port}",
+            "--ip",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--work_dir",
+            str(self.base / name),
+            "--resources",
+            resources,
+            *flags,
+        ]
+        agent = self._add(ServiceProcess(name, args, port, self.base))
+        self.agents.append(agent)
+        if wait:
+            wait_until(lambda: self.agent_id(agent), what=f"{name} to register")
+        return agent
+
+    def agent_id(self, agent: ServiceProcess) -> str | None:
+        assert self.master is not None
+        for slave in self.master.get("/master/slaves").json()["slaves"]:
+            if slave["pid"].endswith(f":{agent.port}"):
+                return str(slave["id"])
+        return None
+
+    def _add(self, service: ServiceProcess) -> ServiceProcess:
+        self.services.append(service)
+        return service.start()
+
+    def stop(self) -> None:
+        for service in reversed(self.services):
+            service.stop()
