@@ -89,6 +89,38 @@ def _wait_gone(framework_id: str | None, timeout: float) -> list[int]:
         time.sleep(0.2)
 
 
+def _cpu_seconds_by_group() -> dict[int, float]:
+    """User + system CPU seconds of every live process, summed per process group (from /proc/<pid>/stat)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    totals: dict[int, float] = {}
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/stat") as handle:
+                fields = handle.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        # After the command: state, ppid, pgrp, ..., utime (14th field overall), stime (15th).
+        pgrp, utime, stime = int(fields[2]), int(fields[11]), int(fields[12])
+        totals[pgrp] = totals.get(pgrp, 0.0) + (utime + stime) / ticks
+    return totals
+
+
+def _cpu_usage(cluster: Cluster) -> dict[str, float]:
+    """CPU seconds so far of the master, of all agents together and of this benchmark process (its threads)."""
+    groups = _cpu_seconds_by_group()
+    usage = {"master": 0.0, "agents": 0.0}
+    for service in cluster.services:
+        if service.process is not None:
+            # Each service runs in its own session (gunicorn arbiter + worker); task processes have their own.
+            key = "master" if service is cluster.master else "agents"
+            usage[key] += groups.get(service.process.pid, 0.0)
+    own = os.times()
+    usage["bench"] = own.user + own.system
+    return usage
+
+
 def _percentile(values: list[float], fraction: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, max(0, math.ceil(fraction * len(ordered)) - 1))]
@@ -230,10 +262,17 @@ def main(argv: list[str] | None = None) -> int:
                 cluster.start_agent(resources=args.agent_resources)
             print(f"cluster up in {time.perf_counter() - started:.1f} s (master {master.url})", flush=True)
             bench = Bench(args, master.url)
+            cpu_before, wall_before = _cpu_usage(cluster), time.perf_counter()
             try:
                 bench.run()
             finally:
                 figures = bench.report()
+                wall = time.perf_counter() - wall_before
+                cpu = {k: v - cpu_before[k] for k, v in _cpu_usage(cluster).items()}
+                print(
+                    f"CPU seconds during the run ({wall:.1f} s wall x {os.cpu_count()} cores): "
+                    + ", ".join(f"{k} {v:.1f}" for k, v in cpu.items())
+                )
             ok = bool(figures) and len(bench.running_at) == args.tasks
         finally:
             framework_id = bench.client.framework_id if bench is not None else None
