@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -332,3 +333,33 @@ def test_teardown_kills_tasks_and_completes_framework(client: SchedulerClient, r
     with pytest.raises(TimeoutError):
         again.subscribe(timeout=3)
     assert again.next_event("ERROR", timeout=1)["error"]["message"] == "Framework has been removed"
+
+
+def test_launch_group_shares_an_executor_and_fails_together(client: SchedulerClient, running: Cluster) -> None:
+    offer = next_offer(client)
+    executor = {
+        "type": "DEFAULT",
+        "executor_id": {"value": "group-exec"},
+        "framework_id": {"value": client.framework_id},
+        "resources": [scalar("cpus", 0.1), scalar("mem", 32)],
+    }
+    members = [task("steady", offer, "sleep 1000"), task("crasher", offer, "sleep 0.5; exit 7")]
+    operation = {"type": "LAUNCH_GROUP", "launch_group": {"executor": executor, "task_group": {"tasks": members}}}
+    client.accept([offer["id"]["value"]], [operation])
+    assert update_for(client, "steady", "TASK_RUNNING")["executor_id"] == {"value": "group-exec"}
+    assert update_for(client, "crasher", "TASK_FAILED")["message"] == "Command exited with status 7"
+    assert update_for(client, "steady", "TASK_KILLED")["reason"] == "REASON_TASK_GROUP_INVALID"
+    executors = running.agents[0].get("/state").json()["completed_frameworks"][0]["completed_executors"]
+    [group] = [e for e in executors if e["id"] == "group-exec"]
+    assert group["type"] == "DEFAULT" and sorted(t["id"] for t in group["completed_tasks"]) == ["crasher", "steady"]
+    assert os.path.isdir(os.path.join(group["directory"], "tasks", "steady"))
+
+
+def test_custom_executor_tasks_are_refused_by_the_agent(client: SchedulerClient) -> None:
+    offer = next_offer(client)
+    custom = task("custom", offer)
+    del custom["command"]
+    custom["executor"] = {"executor_id": {"value": "my-exec"}, "command": {"value": "./executor"}}
+    client.launch(offer, [custom])
+    failed = update_for(client, "custom", "TASK_FAILED")
+    assert "custom executors are not supported" in failed["message"]
