@@ -3,6 +3,7 @@ scheduler that goes away for good."""
 
 from __future__ import annotations
 
+import os
 import signal
 
 from mesolite.core.scheduler_client import SchedulerClient
@@ -95,3 +96,20 @@ def test_failover_timeout_expiry_kills_the_frameworks_tasks(cluster: Cluster) ->
     wait_until(lambda: not agent.get("/state").json()["frameworks"], what="the agent to kill the orphan")
     executors = agent.get("/state").json()["completed_frameworks"][0]["completed_executors"]
     assert [t["state"] for e in executors for t in e["completed_tasks"]] == ["TASK_KILLED"]
+
+
+def test_stopping_an_agent_leaves_no_orphan_processes(cluster: Cluster) -> None:
+    master = cluster.start_master()
+    agent = cluster.start_agent()
+    client = SchedulerClient(master.url, FRAMEWORK)
+    client.subscribe()
+    offer = next_offer(client)
+    client.launch(offer, [task("lingering", offer, "sleep 1000")])
+    update_for(client, "lingering", "TASK_RUNNING")
+    pid = agent.get("/state").json()["frameworks"][0]["executors"][0]["tasks"][0]["statuses"][-1]["container_status"][
+        "executor_pid"
+    ]
+    assert os.path.exists(f"/proc/{pid}")
+    agent.stop()
+    wait_until(lambda: not os.path.exists(f"/proc/{pid}"), timeout=10, what="the task's process to be destroyed")
+    client.close()

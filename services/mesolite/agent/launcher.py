@@ -199,6 +199,14 @@ class Launcher:
 
         threading.Thread(target=escalate, name=f"kill-{run.task_id}", daemon=True).start()
 
+    def destroy(self, run: TaskRun) -> None:
+        """SIGKILL the task's process group at once (the agent is going away)."""
+        with run._lock:
+            run.kill_requested = True
+            process = run.process
+        if process is not None:
+            _signal_group(process, signal.SIGKILL)
+
 
 def _signal_group(process: subprocess.Popen[bytes], sig: signal.Signals) -> None:
     try:

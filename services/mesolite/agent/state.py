@@ -81,7 +81,13 @@ class Agent:
         self._thread.start()
 
     def stop(self) -> None:
+        """Stopping the agent destroys its tasks: without checkpointed recovery to reattach them on restart they
+        would be orphans nobody accounts for. The master reports them lost when the agent does not come back."""
         self._stop.set()
+        with self._lock:
+            runs = list(self.tasks.values())
+        for run in runs:
+            self.launcher.destroy(run)
         self.updates.stop()
         if self._thread is not None:
             self._thread.join(timeout=5)
