@@ -2,21 +2,22 @@
 
 Mirrors Mesos' ``HierarchicalAllocator_BENCHMARK_Test`` setup (src/tests/hierarchical_allocator_tests.cpp): every
 agent is free, all frameworks subscribe in role ``*`` with no filters, and one cycle hands every agent to some
-framework. Two numbers per size:
+framework. Per size:
 
-* ``allocate``: ``mesolite.master.allocator.allocate()`` on a prebuilt snapshot, the pure DRF cycle that the Mesos
+* ``allocate()``: ``mesolite.master.allocator.allocate()`` on a prebuilt snapshot, the pure DRF cycle that the Mesos
   figures measure;
 * ``snapshot()``: ``Master.snapshot()``, the time the master spends under its lock building that snapshot from its
   own state (agents, frameworks, tasks, offers) before the cycle can run, for the same idle cluster. Mesos keeps its
   sorters up to date incrementally, so it has no equivalent step; we report it separately rather than hide it;
 * ``loaded``: ``Master.snapshot()`` again with ``TASKS_PER_AGENT`` running tasks on every agent (the task density of
-  Mesos' failover benchmarks), since building the snapshot is linear in the number of tasks.
-
+  Mesos' failover benchmarks), since building the snapshot is linear in the number of tasks;
 * ``allocate_once()``: the master's whole cycle on the idle cluster, ``Master.allocate_once()``: snapshot, allocate,
   and turning every allocation into an ``Offer`` and an OFFERS event (queued on each framework's subscription; nothing
   goes over the network). The offers are withdrawn between runs, untimed.
 
-Usage: ``.venv/bin/python bench/allocator.py [--repeat N] [--sizes 1000x100,5000x500] [--profile]``.
+Usage: ``.venv/bin/python bench/allocator.py [--repeat N] [--sizes 1000x100,5000x500] [--profile]
+[--declined 1000x100,5000x500]``; ``--declined`` adds the worst case for decline filters, where every framework has
+declined every agent and each cycle checks every (agent, framework) pair.
 """
 
 from __future__ import annotations
@@ -55,11 +56,13 @@ MESOS_1_8_0: dict[tuple[int, int], float] = {
 DEFAULT_SIZES = list(MESOS_1_8_0)
 
 
-def build_snapshot(agents: int, frameworks: int) -> allocator.Snapshot:
-    """The snapshot the master would build for ``agents`` free agents and ``frameworks`` idle frameworks."""
+def build_snapshot(agents: int, frameworks: int, declined: bool = False) -> allocator.Snapshot:
+    """The snapshot the master would build for ``agents`` free agents and ``frameworks`` idle frameworks; with
+    ``declined``, every framework holds a live decline filter on every agent (Mesos' DeclineOffers benchmark)."""
     free = Resources.parse(AGENT_RESOURCES)
     views = [allocator.AgentView(f"agent-{i}", free) for i in range(agents)]
-    fws = [allocator.FrameworkView(f"framework-{i:05d}", ("*",)) for i in range(frameworks)]
+    filters = {view.id: free for view in views} if declined else {}
+    fws = [allocator.FrameworkView(f"framework-{i:05d}", ("*",), filters=filters) for i in range(frameworks)]
     totals: dict[str, float] = {}
     for name, amount in free.scalars().items():
         totals[name] = amount * agents
@@ -156,7 +159,7 @@ def run(sizes: list[tuple[int, int]], repeat: int, with_snapshot: bool) -> list[
     for agents, frameworks in sizes:
         snapshot = build_snapshot(agents, frameworks)
         rng = random.Random(42)
-        allocate_s, allocations = _median_time(lambda s=snapshot: allocator.allocate(s, rng), repeat)
+        allocate_s, allocations = _median_time(lambda s=snapshot, r=rng: allocator.allocate(s, r), repeat)
         assert len(allocations) == agents, f"expected every agent allocated, got {len(allocations)}"
         per_framework: dict[str, int] = {}
         for allocation in allocations:
@@ -184,6 +187,16 @@ def run(sizes: list[tuple[int, int]], repeat: int, with_snapshot: bool) -> list[
         rows.append(row)
         print(_format_row(row), flush=True)
     return rows
+
+
+def run_declined(sizes: list[tuple[int, int]]) -> None:
+    """One cycle in which no framework may take anything: every (agent, framework) pair is a filter check."""
+    print(f"\n{'agents':>7} {'frameworks':>10} | {'allocate(), all declined':>24}\n" + "-" * 45)
+    for agents, frameworks in sizes:
+        snapshot = build_snapshot(agents, frameworks, declined=True)
+        elapsed, allocations = _median_time(lambda s=snapshot: allocator.allocate(s, random.Random(42)), 1)
+        assert allocations == []
+        print(f"{agents:>7} {frameworks:>10} | {elapsed:>23.3f}s", flush=True)
 
 
 def _header(with_snapshot: bool) -> str:
@@ -225,6 +238,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--no-snapshot", action="store_true", help="time allocate() only")
     parser.add_argument("--profile", action="store_true", help="cProfile one allocate() at the largest size")
+    parser.add_argument(
+        "--declined",
+        type=_parse_sizes,
+        metavar="SIZES",
+        help="also time one cycle where every framework has declined every agent (e.g. 1000x100,5000x500)",
+    )
     args = parser.parse_args(argv)
 
     if args.profile:
@@ -240,6 +259,8 @@ def main(argv: list[str] | None = None) -> int:
     print(_header(not args.no_snapshot))
     started = time.perf_counter()
     run(args.sizes, args.repeat, not args.no_snapshot)
+    if args.declined:
+        run_declined(args.declined)
     print(
         f"\nloaded = snapshot() with {TASKS_PER_AGENT} running tasks per agent; allocate_once() = the master's whole "
         f"cycle (snapshot + allocate + offers) on the idle cluster; total {time.perf_counter() - started:.0f}s"

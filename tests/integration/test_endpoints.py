@@ -86,43 +86,16 @@ def test_master_state_and_friends(cluster: Cluster) -> None:
     client.close()
 
 
+def _agent_cli(work_dir: str, *flags: str) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-m", "mesolite.cli", "agent", "--master", "127.0.0.1:1", "--work_dir", work_dir]
+    return subprocess.run([*command, *flags], capture_output=True, text=True, timeout=30)
+
+
 def test_malformed_resources_are_refused_naming_the_token(tmp_path) -> None:
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "mesolite.cli",
-            "agent",
-            "--master",
-            "127.0.0.1:1",
-            "--work_dir",
-            str(tmp_path),
-            "--resources",
-            "cpus:2;mem=128",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
+    result = _agent_cli(str(tmp_path), "--resources", "cpus:2;mem=128")
     assert result.returncode == 2
     assert "mem=128" in result.stderr and "--resources" in result.stderr
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "mesolite.cli",
-            "agent",
-            "--master",
-            "127.0.0.1:1",
-            "--work_dir",
-            str(tmp_path),
-            "--attributes",
-            "rack",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
+    result = _agent_cli(str(tmp_path), "--attributes", "rack")
     assert result.returncode == 2 and "rack" in result.stderr
 
 

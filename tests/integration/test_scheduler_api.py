@@ -235,14 +235,17 @@ def test_invalid_tasks_get_task_error_and_invalid_offers_task_lost(client: Sched
     both = {**task("both", offer), "executor": {"executor_id": {"value": "e"}, "command": {"value": "true"}}}
     wrong_agent = {**task("wrong-agent", offer), "agent_id": {"value": "no-such-agent"}}
     slash = task("a/b", offer)
-    client.launch(offer, [too_big, no_resources, both, wrong_agent, slash, task("fine", offer)])
-    errors = {name: update_for(client, name) for name in ("too-big", "empty", "both", "wrong-agent", "a/b")}
+    garbled = {**task("garbled", offer), "resources": [{"name": "cpus", "type": "SCALAR", "scalar": {"value": "lots"}}]}
+    client.launch(offer, [too_big, no_resources, both, wrong_agent, slash, garbled, task("fine", offer)])
+    names = ("too-big", "empty", "both", "wrong-agent", "a/b", "garbled")
+    errors = {name: update_for(client, name) for name in names}
     assert {s["state"] for s in errors.values()} == {"TASK_ERROR"}
     assert all(s["reason"] == "REASON_TASK_INVALID" and s["source"] == "SOURCE_MASTER" for s in errors.values())
     assert "more than available" in errors["too-big"]["message"]
     assert errors["empty"]["message"] == "Task uses no resources"
     assert "(but not both)" in errors["both"]["message"]
     assert "invalid agent" in errors["wrong-agent"]["message"]
+    assert "invalid resources" in errors["garbled"]["message"] and "lots" in errors["garbled"]["message"]
     update_for(client, "fine", "TASK_RUNNING")
 
     # The offer was used: accepting it again is an invalid offer, answered TASK_LOST.

@@ -11,8 +11,8 @@ import pytest
 from mesolite.core.resources import Resources
 from mesolite.master.allocator import (
     DEFAULT_MIN_ALLOCATABLE,
-    Allocation,
     AgentView,
+    Allocation,
     FrameworkView,
     Snapshot,
     allocate,
