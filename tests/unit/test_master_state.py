@@ -242,3 +242,12 @@ def test_resubscribing_replaces_the_old_stream() -> None:
     assert first.closed and not second.closed
     assert any(e["type"] == "ERROR" for e in drain(first))
     assert master.frameworks[first.framework_id].subscription is second
+
+
+def test_weights_survive_a_restart() -> None:
+    master, _, store = make_master(weights={"prod": 2.0})
+    master.weights["dev"] = 0.5
+    store.put("meta/weights", master.weights)
+    restarted = Master(MasterConfig(), store, FakeLink())  # type: ignore[arg-type]
+    assert restarted.weights == {"prod": 2.0, "dev": 0.5}
+    assert restarted.snapshot().weights == {"prod": 2.0, "dev": 0.5}

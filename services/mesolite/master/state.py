@@ -280,6 +280,9 @@ class Master:
         """Agents and frameworks admitted before a restart come back as 'recovered': agents until they re-register
         (or the re-register timeout passes), frameworks until they re-subscribe (or their failover timeout passes)."""
         now = time.time()
+        saved_weights = self.store.get("meta/weights")
+        if isinstance(saved_weights, dict):
+            self.weights.update({str(role): float(weight) for role, weight in saved_weights.items()})
         for record in self.store.list("agents/").values():
             try:
                 agent = Agent(
