@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 
 from tests.cluster import Cluster
+from tests.zookeeper import ZooKeeper
 
 
 @pytest.fixture
@@ -24,3 +25,13 @@ def running(cluster: Cluster) -> Cluster:
     cluster.start_master()
     cluster.start_agent()
     return cluster
+
+
+@pytest.fixture
+def zookeeper(tmp_path: Path) -> Iterator[ZooKeeper]:
+    """A real single-node ZooKeeper on a free port."""
+    server = ZooKeeper(tmp_path / "zookeeper").start()
+    try:
+        yield server
+    finally:
+        server.stop()

@@ -59,6 +59,10 @@ def build_parser() -> argparse.ArgumentParser:
     master.add_argument("--hostname")
     master.add_argument("--work_dir", required=True)
     master.add_argument("--cluster")
+    master.add_argument("--zk", help="zk://host:port[,host:port...]/path: elect a leader among masters")
+    master.add_argument(
+        "--quorum", type=int, default=1, help="accepted for compatibility; the registry lives in ZooKeeper"
+    )
     master.add_argument("--allocation_interval", type=parse_duration, default=1.0)
     master.add_argument(
         "--offer_timeout",
@@ -123,6 +127,8 @@ def run_master(args: argparse.Namespace) -> int:
         heartbeat_interval=args.heartbeat_interval,
         weights=args.weights,
         cluster=args.cluster,
+        zk=args.zk,
+        quorum=args.quorum,
     )
     serve(lambda: create_app(config), args.ip, args.port, threads=args.threads, log_level=args.log_level)
     return 0

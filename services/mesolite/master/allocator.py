@@ -4,7 +4,8 @@ Mesos' algorithm (src/master/allocator/mesos/hierarchical.cpp): for each agent w
 every cycle), walk roles in DRF order, and within the role walk frameworks in DRF order; the first framework that has
 not suppressed the role and has no live decline filter covering the resources gets everything on that agent
 allocatable to the role. Shares are recomputed for the one framework (and role) that just received resources, which
-is why heaps are used instead of re-sorting everyone per agent (the re-sorting was Mesos' own bottleneck until 1.7.1).
+is why roles sit in a heap and each role's frameworks in a list kept sorted (only the one that received resources is
+moved) instead of re-sorting everyone per agent (the re-sorting was Mesos' own bottleneck until 1.7.1).
 
 Keeping this a function of a snapshot lets the master hold its lock only to build the snapshot, and lets the unit
 tests and bench/allocator.py drive it with no server at all.
@@ -12,6 +13,7 @@ tests and bench/allocator.py drive it with no server at all.
 
 from __future__ import annotations
 
+import bisect
 import heapq
 import random
 from collections.abc import Iterable, Mapping, Sequence
@@ -91,10 +93,7 @@ def _add_scalars(into: dict[str, float], scalars: Mapping[str, float]) -> None:
 
 
 class _Sorter:
-    """A DRF-ordered heap of clients with lazy updates: (share, allocation count, name).
-
-    ``pop_eligible`` removes entries until one passes the predicate; the skipped entries go back unchanged.
-    """
+    """A DRF-ordered heap of clients: (share, allocation count, name), smallest first."""
 
     def __init__(self) -> None:
         self._heap: list[tuple[float, int, str]] = []
@@ -111,6 +110,13 @@ class _Sorter:
         return bool(self._heap)
 
 
+def _meets_minimum(scalars: Mapping[str, float], minimums: Sequence[Mapping[str, float]]) -> bool:
+    """is_allocatable() for resources whose scalars() are already at hand (and which are not empty)."""
+    if not minimums:
+        return True
+    return any(all(scalars.get(name, 0.0) >= amount for name, amount in quantity.items()) for quantity in minimums)
+
+
 def allocate(snapshot: Snapshot, rng: random.Random | None = None) -> list[Allocation]:
     """One allocation cycle: which framework gets which agent's free resources, and under which role."""
     rng = rng or random.Random()
@@ -122,7 +128,9 @@ def allocate(snapshot: Snapshot, rng: random.Random | None = None) -> list[Alloc
     fw_alloc: dict[tuple[str, str], dict[str, float]] = {}
     fw_count: dict[tuple[str, str], int] = {}
     frameworks_by_id = {fw.id: fw for fw in snapshot.frameworks}
-    members: dict[str, _Sorter] = {}
+    # Per role, its frameworks as a list kept in DRF order: walking it costs nothing for the frameworks that are
+    # passed over (filtered, suppressed), only the one that receives resources is moved.
+    members: dict[str, list[tuple[float, int, str]]] = {}
     for fw in snapshot.frameworks:
         for role in fw.roles:
             allocated = dict(fw.allocated.get(role, {}))
@@ -130,7 +138,9 @@ def allocate(snapshot: Snapshot, rng: random.Random | None = None) -> list[Alloc
             fw_count[(role, fw.id)] = 0
             _add_scalars(role_alloc.setdefault(role, {}), allocated)
             role_count.setdefault(role, 0)
-            members.setdefault(role, _Sorter()).push(share_of(allocated, 1.0), 0, fw.id)
+            members.setdefault(role, []).append((share_of(allocated, 1.0), 0, fw.id))
+    for entries in members.values():
+        entries.sort()
 
     roles = _Sorter()
     for role, allocated in role_alloc.items():
@@ -142,27 +152,48 @@ def allocate(snapshot: Snapshot, rng: random.Random | None = None) -> list[Alloc
     result: list[Allocation] = []
     for agent in agents:
         available = agent.available
-        if not is_allocatable(available, minimums):
+        if not available:
             continue
+        scalars = available.scalars()
+        if not _meets_minimum(scalars, minimums):
+            continue
+        # The common case: nothing reserved, so every role is offered the agent whole.
+        unreserved_only = available.roles() == {"*"}
         skipped_roles: list[tuple[float, int, str]] = []
         for role_entry in roles.ordered():
             role = role_entry[2]
-            offered = available.allocatable_to(role)
-            chosen = _pick_framework(members[role], role, agent.id, offered, frameworks_by_id, minimums)
-            if chosen is None:
+            if unreserved_only:
+                offered, offered_scalars = available, scalars
+            else:
+                offered = available.allocatable_to(role)
+                if len(offered) == len(available):
+                    offered, offered_scalars = available, scalars
+                else:
+                    offered_scalars = offered.scalars()
+                    if not offered or not _meets_minimum(offered_scalars, minimums):
+                        skipped_roles.append(role_entry)
+                        continue
+            entries = members[role]
+            index = _pick_framework(entries, role, agent.id, offered, frameworks_by_id)
+            if index is None:
                 skipped_roles.append(role_entry)
                 continue
+            chosen = entries.pop(index)[2]
             key = (role, chosen)
-            scalars = offered.scalars()
-            _add_scalars(fw_alloc[key], scalars)
+            _add_scalars(fw_alloc[key], offered_scalars)
             fw_count[key] += 1
-            members[role].push(share_of(fw_alloc[key], 1.0), fw_count[key], chosen)
-            _add_scalars(role_alloc[role], scalars)
+            bisect.insort(entries, (share_of(fw_alloc[key], 1.0), fw_count[key], chosen))
+            _add_scalars(role_alloc[role], offered_scalars)
             role_count[role] += 1
             skipped_roles.append((share_of(role_alloc[role], weights.get(role, 1.0)), role_count[role], role))
             result.append(Allocation(chosen, role, agent.id, offered))
+            if offered is available:
+                break
             available = available - offered
-            if not is_allocatable(available, minimums):
+            if not available:
+                break
+            scalars = available.scalars()
+            if not _meets_minimum(scalars, minimums):
                 break
         for entry in skipped_roles:
             roles.push(*entry)
@@ -170,27 +201,20 @@ def allocate(snapshot: Snapshot, rng: random.Random | None = None) -> list[Alloc
 
 
 def _pick_framework(
-    sorter: _Sorter,
+    entries: Sequence[tuple[float, int, str]],
     role: str,
     agent_id: str,
     offered: Resources,
     frameworks: Mapping[str, FrameworkView],
-    minimums: Sequence[Mapping[str, float]],
-) -> str | None:
-    """Pop frameworks in DRF order until one may take ``offered``; the chosen one is left out of the heap for the
-    caller to push back with its new share, every skipped one is restored."""
-    if not is_allocatable(offered, minimums):
-        return None
-    skipped: list[tuple[float, int, str]] = []
-    chosen: str | None = None
-    for entry in sorter.ordered():
+) -> int | None:
+    """The position in ``entries`` (DRF order) of the first framework that may take ``offered``, if any."""
+    for index, entry in enumerate(entries):
         fw = frameworks[entry[2]]
-        refused = fw.filters.get(agent_id)
-        if role in fw.suppressed_roles or (refused is not None and refused.contains(offered)):
-            skipped.append(entry)
+        if fw.suppressed_roles and role in fw.suppressed_roles:
             continue
-        chosen = fw.id
-        break
-    for entry in skipped:
-        sorter.push(*entry)
-    return chosen
+        if fw.filters:
+            refused = fw.filters.get(agent_id)
+            if refused is not None and refused.contains(offered):
+                continue
+        return index
+    return None

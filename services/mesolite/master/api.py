@@ -48,12 +48,28 @@ CALL_TYPES = {
 }
 
 
+# Served by every master, leading or not; everything else is the leader's to answer.
+UNGATED = {"/health", "/master/health", "/version", "/metrics/snapshot", "/redirect", "/master/redirect"}
+
+
 def create_app(config: MasterConfig, master: Master | None = None) -> Flask:
     app = Flask("mesolite.master")
     if master is None:
-        os.makedirs(config.work_dir, exist_ok=True)
-        master = Master(config, SQLiteStore(os.path.join(config.work_dir, "registry.db")))
-    app.extensions[SERVICE_KEY] = master
+        master, service = _build(config)
+    else:
+        service = master
+    app.extensions[SERVICE_KEY] = service
+
+    @app.before_request
+    def leader_gate() -> Response | None:
+        """Non-leaders send callers to the leader (307, protocol-relative as Mesos does), or 503 if none."""
+        if master.leading or request.path in UNGATED:
+            return None
+        location = _leader_location(master)
+        if location is None:
+            return text_response("No leader elected", 503)
+        query = request.query_string.decode()
+        return Response(status=307, headers={"Location": location + request.path + (f"?{query}" if query else "")})
 
     def route(path: str, methods: tuple[str, ...] = ("GET",)) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
         """Register ``/master<path>`` and ``<path>``, like libprocess' delegate process."""
@@ -147,7 +163,9 @@ def create_app(config: MasterConfig, master: Master | None = None) -> Flask:
 
     @route("/redirect")
     def redirect() -> Response:
-        location = f"//{master.config.advertised_hostname}:{master.config.port}"
+        location = _leader_location(master)
+        if location is None:
+            return text_response("No leader elected", 503)
         return Response(status=307, headers={"Location": location})
 
     @route("/flags")
@@ -192,6 +210,31 @@ def create_app(config: MasterConfig, master: Master | None = None) -> Flask:
 
     _agent_protocol(app, master)
     return app
+
+
+def _build(config: MasterConfig) -> tuple[Master, Any]:
+    """The master and the service object that runs it: alone, or inside a ZooKeeper election."""
+    if not config.zk:
+        os.makedirs(config.work_dir, exist_ok=True)
+        master = Master(config, SQLiteStore(os.path.join(config.work_dir, "registry.db")))
+        return master, master
+    from mesolite.core import zk
+    from mesolite.master.election import MasterElection
+
+    hosts, group = zk.parse_zk_url(config.zk)
+    client = zk.connect(hosts)
+    master = Master(config, zk.ZooKeeperStore(client, f"{group}/registry"), leading=False)
+    return master, MasterElection(master, client, group)
+
+
+def _leader_location(master: Master) -> str | None:
+    if master.leading:
+        return f"//{master.config.advertised_hostname}:{master.config.port}"
+    address = (master.leader or {}).get("address") or {}
+    host = address.get("hostname") or address.get("ip")
+    if not host or not address.get("port"):
+        return None
+    return f"//{host}:{address['port']}"
 
 
 def _scheduler_call(master: Master) -> Response:

@@ -51,6 +51,8 @@ class MasterConfig:
     min_allocatable: tuple[dict[str, float], ...] = allocator.DEFAULT_MIN_ALLOCATABLE
     weights: dict[str, float] = field(default_factory=dict)
     cluster: str | None = None
+    zk: str | None = None
+    quorum: int = 1
 
     @property
     def advertised_hostname(self) -> str:
@@ -208,7 +210,7 @@ class CallError(Exception):
 
 
 class Master:
-    def __init__(self, config: MasterConfig, store: Store, link: AgentLink | None = None) -> None:
+    def __init__(self, config: MasterConfig, store: Store, link: AgentLink | None = None, leading: bool = True) -> None:
         self.config = config
         self.store = store
         self.link = link or AgentLink()
@@ -232,7 +234,12 @@ class Master:
         self._framework_seq = itertools.count()
         self._offer_seq = itertools.count()
         self._rng = random.Random()
-        self._recover()
+        # Without ZooKeeper this master is the only one and leads from the start; with it, leadership comes and goes
+        # through become_leader()/step_down() and ``leader`` is whoever the group elected (MasterInfo JSON).
+        self.leading = leading
+        self.leader: dict[str, Any] | None = None
+        if leading:
+            self._recover()
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -256,6 +263,39 @@ class Master:
     @property
     def pid(self) -> str:
         return f"master@{self.config.ip}:{self.config.port}"
+
+    def become_leader(self) -> None:
+        """Elected: the registry (in ZooKeeper) says which agents and frameworks to expect back."""
+        with self._lock:
+            if self.leading:
+                return
+            self._forget_everything()
+            self._agent_seq = itertools.count(int(self.store.get("meta/agent_seq") or 0))
+            self._recover()
+            self.elected_time = time.time()
+            self.leader = self.info_json()
+            self.leading = True
+            self._wake.set()
+
+    def step_down(self) -> None:
+        """Leadership lost (ZooKeeper session expired): stop acting at once. Schedulers' streams end so they look
+        for the new leader; in-memory state is dropped because the next leader owns the truth now."""
+        with self._lock:
+            if not self.leading:
+                return
+            self.leading = False
+            if self.leader is not None and self.leader.get("id") == self.id:
+                self.leader = None
+            self._forget_everything()
+
+    def _forget_everything(self) -> None:
+        for framework in self.frameworks.values():
+            if framework.subscription is not None:
+                framework.subscription.close()
+        self.agents.clear()
+        self.frameworks.clear()
+        self.completed_frameworks.clear()
+        self.offers.clear()
 
     def info_json(self) -> dict[str, Any]:
         """MasterInfo, as in SUBSCRIBED events and (later) the ZooKeeper leader znode."""
@@ -1147,6 +1187,8 @@ class Master:
         """Run one allocation cycle and send the resulting offers; returns how many offers were made."""
         started = time.perf_counter()
         with self._lock:
+            if not self.leading:
+                return 0
             snapshot = self.snapshot()
             if not snapshot.agents or not snapshot.frameworks:
                 return 0
@@ -1220,6 +1262,8 @@ class Master:
     def check_timeouts(self, now: float | None = None) -> None:
         now = now or time.time()
         with self._lock:
+            if not self.leading:
+                return
             if self.config.offer_timeout:
                 for offer in list(self.offers.values()):
                     if now - offer.created >= self.config.offer_timeout:

@@ -248,7 +248,7 @@ def metrics_json(master: Master) -> dict[str, float]:
                 totals = totals + agent.resources
                 used = used + agent.used()
         metrics: dict[str, float] = {
-            "master/elected": 1.0,
+            "master/elected": 1.0 if master.leading else 0.0,
             "master/uptime_secs": time.time() - master.start_time,
             "master/slaves_active": float(sum(a.state == "ACTIVE" for a in agents)),
             "master/slaves_connected": float(sum(a.state == "ACTIVE" for a in agents)),

@@ -1,0 +1,90 @@
+"""Several masters with ZooKeeper: one leads, the others redirect, and a new one takes over when it dies."""
+
+from __future__ import annotations
+
+import signal
+
+import requests
+
+from tests.cluster import Cluster, ServiceProcess, free_port, wait_until
+from tests.zookeeper import ZooKeeper
+
+
+def start_masters(cluster: Cluster, zookeeper: ZooKeeper, count: int) -> list[ServiceProcess]:
+    masters = []
+    for n in range(count):
+        masters.append(cluster.start_master("--zk", zookeeper.url("mesos"), "--quorum", "2", name=f"master{n}"))
+    return masters
+
+
+def leading(masters: list[ServiceProcess]) -> ServiceProcess | None:
+    for master in masters:
+        try:
+            if master.get("/metrics/snapshot").json()["master/elected"] == 1.0:
+                return master
+        except requests.RequestException:
+            continue
+    return None
+
+
+def test_followers_redirect_to_the_leader_and_a_new_leader_takes_over(cluster: Cluster, zookeeper: ZooKeeper) -> None:
+    masters = start_masters(cluster, zookeeper, 2)
+    leader = wait_until(lambda: leading(masters), what="a leader")
+    follower = next(m for m in masters if m is not leader)
+    wait_until(lambda: follower.get("/master/state", allow_redirects=False).status_code == 307)
+
+    redirect = follower.get("/master/state", allow_redirects=False)
+    assert redirect.headers["Location"] == f"//127.0.0.1:{leader.port}/master/state"
+    scheduler_call = requests.post(
+        f"{follower.url}/api/v1/scheduler", json={"type": "SUBSCRIBE"}, allow_redirects=False, timeout=5
+    )
+    assert scheduler_call.status_code == 307
+    assert scheduler_call.headers["Location"] == f"//127.0.0.1:{leader.port}/api/v1/scheduler"
+    assert follower.get("/redirect", allow_redirects=False).headers["Location"] == f"//127.0.0.1:{leader.port}"
+    assert follower.get("/master/health").status_code == 200
+    # Following the redirect lands on the leader's state, which names itself as leader.
+    state = follower.get("/master/state").json()
+    assert state["leader"] == f"master@127.0.0.1:{leader.port}"
+
+    # An agent pointed at the follower registers with the leader through the redirect.
+    agent = cluster.start_agent()
+    agent_id = cluster.agent_id(agent)
+    assert agent_id is not None
+
+    leader.stop(signal.SIGKILL)
+    survivor = wait_until(lambda: leading([follower]), timeout=40, what="the follower to take over")
+    assert survivor is follower
+    # The new leader knows the agent from the registry in ZooKeeper, awaiting its re-registration.
+    recovered = follower.get("/master/slaves").json()
+    assert [s["id"] for s in recovered["recovered_slaves"] + recovered["slaves"]] == [agent_id]
+
+
+def test_no_leader_means_503(cluster: Cluster, zookeeper: ZooKeeper, tmp_path) -> None:
+    port = free_port()
+    lonely = ServiceProcess(
+        "lonely",
+        [
+            "master",
+            "--ip",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--work_dir",
+            str(tmp_path / "m"),
+            "--zk",
+            zookeeper.url("mesos"),
+        ],
+        port,
+        tmp_path,
+    ).start()
+    try:
+        wait_until(lambda: lonely.get("/metrics/snapshot").json()["master/elected"] == 1.0)
+        zookeeper.stop()
+        # With ZooKeeper gone the session expires and the master steps down: it must stop acting as leader.
+        wait_until(lambda: lonely.get("/metrics/snapshot").json()["master/elected"] == 0.0, timeout=40)
+        response = lonely.get("/master/state", allow_redirects=False)
+        assert (response.status_code, response.text) == (503, "No leader elected")
+        call = requests.post(f"{lonely.url}/api/v1/scheduler", json={"type": "SUBSCRIBE"}, timeout=5)
+        assert call.status_code == 503
+    finally:
+        lonely.stop()
