@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import getpass
 import signal
+import threading
 
+import pytest
 import requests
 
 from tests.cluster import Cluster, ServiceProcess, free_port, wait_until
@@ -88,3 +91,40 @@ def test_no_leader_means_503(cluster: Cluster, zookeeper: ZooKeeper, tmp_path) -
         assert call.status_code == 503
     finally:
         lonely.stop()
+
+
+def test_pymesos_finds_the_leader_in_zookeeper_and_follows_a_failover(cluster: Cluster, zookeeper: ZooKeeper) -> None:
+    pymesos = pytest.importorskip("pymesos")
+    from addict import Dict
+
+    masters = start_masters(cluster, zookeeper, 2)
+    leader = wait_until(lambda: leading(masters), what="a leader")
+
+    class Watcher(pymesos.Scheduler):
+        def __init__(self) -> None:
+            self.registered_ids: list[str] = []
+            self.came_back = threading.Event()
+
+        def registered(self, driver, framework_id, master_info) -> None:  # noqa: ANN001
+            self.registered_ids.append(framework_id["value"])
+
+        def reregistered(self, driver, master_info) -> None:  # noqa: ANN001
+            self.came_back.set()
+
+    watcher = Watcher()
+    framework = Dict(user=getpass.getuser(), name="zk-follower", failover_timeout=300.0)
+    driver = pymesos.MesosSchedulerDriver(watcher, framework, zookeeper.url("mesos"), use_addict=True)
+    driver.start()
+    try:
+        wait_until(lambda: watcher.registered_ids, timeout=30, what="pymesos to subscribe via ZooKeeper")
+        framework_id = watcher.registered_ids[0]
+        assert [f["id"] for f in leader.get("/master/frameworks").json()["frameworks"]] == [framework_id]
+        leader.stop(signal.SIGKILL)
+        follower = next(m for m in masters if m is not leader)
+        wait_until(lambda: leading([follower]), timeout=40, what="the follower to take over")
+        assert watcher.came_back.wait(40), "pymesos did not re-register with the new leader"
+        frameworks = follower.get("/master/frameworks").json()["frameworks"]
+        assert [(f["id"], f["connected"]) for f in frameworks] == [(framework_id, True)]
+    finally:
+        driver.stop()
+        driver.join()
