@@ -9,6 +9,7 @@ import threading
 import pytest
 import requests
 
+from mesolite.core.scheduler_client import SchedulerClient
 from tests.cluster import Cluster, ServiceProcess, free_port, wait_until
 from tests.zookeeper import ZooKeeper
 
@@ -128,3 +129,22 @@ def test_pymesos_finds_the_leader_in_zookeeper_and_follows_a_failover(cluster: C
     finally:
         driver.stop()
         driver.join()
+
+
+def test_scheduler_client_follows_redirects_and_zookeeper(cluster: Cluster, zookeeper: ZooKeeper) -> None:
+    masters = start_masters(cluster, zookeeper, 2)
+    leader = wait_until(lambda: leading(masters), what="a leader")
+    follower = next(m for m in masters if m is not leader)
+    wait_until(lambda: follower.get("/master/state", allow_redirects=False).status_code == 307)
+    via_follower = SchedulerClient(follower.url, {"user": "root", "name": "redirected"})
+    via_zookeeper = SchedulerClient(zookeeper.url("mesos"), {"user": "root", "name": "detected"})
+    try:
+        first = via_follower.subscribe()
+        second = via_zookeeper.subscribe()
+        assert via_follower.master == via_zookeeper.master == f"http://127.0.0.1:{leader.port}"
+        ids = {f["id"] for f in leader.get("/master/frameworks").json()["frameworks"]}
+        assert ids == {first, second}
+        assert via_follower.call("REVIVE").status_code == 202
+    finally:
+        via_follower.close()
+        via_zookeeper.close()

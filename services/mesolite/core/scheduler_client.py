@@ -13,6 +13,7 @@ import threading
 import time
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlparse
 
 import requests
 
@@ -30,7 +31,8 @@ class SchedulerError(Exception):
 
 class SchedulerClient:
     def __init__(self, master: str, framework_info: dict[str, Any], on_event: EventHandler | None = None) -> None:
-        self.master = master if master.startswith("http") else f"http://{master}"
+        """``master`` is ``host:port``, ``http://host:port``, or ``zk://hosts/path`` to follow the elected leader."""
+        self._locator = MasterLocator(master)
         self.framework_info = dict(framework_info)
         self.framework_id: str | None = (framework_info.get("id") or {}).get("value")
         self.stream_id: str | None = None
@@ -41,6 +43,10 @@ class SchedulerClient:
         self._reader: threading.Thread | None = None
         self._subscribed = threading.Event()
         self.closed = threading.Event()
+
+    @property
+    def master(self) -> str:
+        return self._locator.url()
 
     @property
     def url(self) -> str:
@@ -55,13 +61,22 @@ class SchedulerClient:
             call["framework_id"] = {"value": self.framework_id}
         if suppressed_roles:
             call["subscribe"]["suppressed_roles"] = suppressed_roles
-        response = requests.post(
-            self.url,
-            json=call,
-            headers={"Accept": "application/json"},
-            stream=True,
-            timeout=(timeout, None),
-        )
+        # Start from the configured master (or ZooKeeper) on every subscription: the old leader may be gone.
+        self._locator.forget_redirect()
+        for _ in range(3):
+            response = requests.post(
+                self.url,
+                json=call,
+                headers={"Accept": "application/json"},
+                stream=True,
+                timeout=(timeout, None),
+                allow_redirects=False,
+            )
+            if response.status_code != 307:
+                break
+            # A master that is not the leader names the one that is (protocol-relative, as Mesos does).
+            self._locator.redirected(response.headers.get("Location", ""))
+            response.close()
         if response.status_code != 200:
             raise SchedulerError(response.status_code, response.text)
         self._response = response
@@ -182,3 +197,48 @@ class SchedulerClient:
     def close(self) -> None:
         self.disconnect()
         self._session.close()
+        self._locator.close()
+
+
+class MasterLocator:
+    """Where the leading master is: a fixed address, the target of the last redirect, or ZooKeeper's answer."""
+
+    def __init__(self, master: str) -> None:
+        self._fixed: str | None = None
+        self._redirect: str | None = None
+        self._detector: Any = None
+        self._client: Any = None
+        if master.startswith(("zk://", "zoo://")):
+            from mesolite.core import zk
+
+            hosts, group = zk.parse_zk_url(master)
+            self._client = zk.connect(hosts)
+            self._detector = zk.LeaderDetector(self._client, group, lambda info: None)
+            self._detector.start()
+        else:
+            self._fixed = master.rstrip("/") if master.startswith("http") else f"http://{master.rstrip('/')}"
+
+    def url(self) -> str:
+        if self._redirect:
+            return self._redirect
+        if self._fixed:
+            return self._fixed
+        info = self._detector.leader if self._detector else None
+        address = (info or {}).get("address") or {}
+        if not address:
+            raise SchedulerError(503, "No leading master found in ZooKeeper")
+        return f"http://{address.get('hostname') or address.get('ip')}:{address['port']}"
+
+    def forget_redirect(self) -> None:
+        self._redirect = None
+
+    def redirected(self, location: str) -> None:
+        parsed = urlparse(location if "//" in location else f"//{location}")
+        if parsed.netloc:
+            self._redirect = f"http://{parsed.netloc}"
+
+    def close(self) -> None:
+        if self._detector is not None:
+            self._detector.stop()
+            self._client.stop()
+            self._client.close()
