@@ -48,6 +48,40 @@ def _optional_duration(text: str) -> float | None:
     return None if text in ("", "none", "0") else parse_duration(text)
 
 
+def _agent_isolation_flags(agent: argparse.ArgumentParser) -> None:
+    """Containerization, recovery, fetcher and GC flags of ``mesolite agent``, named and defaulted as in Mesos."""
+    flag = lambda v: v.lower() in ("1", "true", "yes", "")  # noqa: E731 - Mesos booleans
+    agent.add_argument("--isolation", default="auto", help="cgroups/cpu,cgroups/mem or posix/cpu,posix/mem")
+    agent.add_argument("--cgroups_root", default="mesolite")
+    agent.add_argument("--cgroups_enable_cfs", type=flag, nargs="?", const=True, default=False)
+    agent.add_argument("--containerizers", default="mesos", help="mesos or mesos,docker")
+    agent.add_argument("--docker_socket", default=os.environ.get("DOCKER_HOST", "/var/run/docker.sock"))
+    agent.add_argument("--recover", choices=["reconnect", "cleanup"], default="reconnect")
+    agent.add_argument("--executor_registration_timeout", type=parse_duration, default=60.0)
+    agent.add_argument("--executor_reregistration_timeout", type=parse_duration, default=2.0)
+    agent.add_argument("--executor_shutdown_grace_period", type=parse_duration, default=5.0)
+    agent.add_argument("--fetcher_cache_dir", default=None, help="default: <work_dir>/fetch")
+    agent.add_argument("--fetcher_cache_size", type=_bytes_arg, default=2 * 1024**3)
+    agent.add_argument("--gc_delay", type=parse_duration, default=7 * 86400.0)
+    agent.add_argument("--gc_disk_headroom", type=float, default=0.1)
+    agent.add_argument("--disk_watch_interval", type=parse_duration, default=60.0)
+
+
+def _bytes_arg(text: str) -> int:
+    """Mesos byte sizes: ``2GB``, ``512MB``, ``100KB``, ``10B`` or a plain number of bytes."""
+    units = {"TB": 1024**4, "GB": 1024**3, "MB": 1024**2, "KB": 1024, "B": 1}
+    for unit, factor in units.items():
+        if text.upper().endswith(unit):
+            try:
+                return int(float(text[: -len(unit)]) * factor)
+            except ValueError:
+                break
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid size '{text}' (expected e.g. 2GB, 512MB)") from None
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mesolite", description=__doc__)
     parser.add_argument("--log_level", default=os.environ.get("MESOLITE_LOG_LEVEL", "info"))
@@ -60,6 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
     master.add_argument("--work_dir", required=True)
     master.add_argument("--cluster")
     master.add_argument("--zk", help="zk://host:port[,host:port...]/path: elect a leader among masters")
+    master.add_argument("--zk_session_timeout", type=parse_duration, default=10.0)
     master.add_argument(
         "--quorum", type=int, default=1, help="accepted for compatibility; the registry lives in ZooKeeper"
     )
@@ -86,7 +121,65 @@ def build_parser() -> argparse.ArgumentParser:
     agent.add_argument("--resources", type=_resources_arg, default=Resources())
     agent.add_argument("--attributes", type=_attributes_arg, default=Attributes())
     agent.add_argument("--switch_user", type=lambda v: v.lower() in ("1", "true", "yes"), default=True)
-    agent.add_argument("--threads", type=int, default=32)
+    agent.add_argument("--threads", type=int, default=64, help="HTTP threads (each subscribed executor holds one)")
+    _agent_isolation_flags(agent)
+
+    chronos = sub.add_parser("chronos", help="run Chronos (ISO 8601 and dependency jobs) as a framework")
+    chronos.add_argument("--master", required=True, help="HOST:PORT of the master")
+    chronos.add_argument("--http_port", type=int, default=4400)
+    chronos.add_argument("--http_address", default="127.0.0.1")
+    chronos.add_argument("--hostname", help="advertised host (/leader, framework hostname)")
+    chronos.add_argument("--work_dir", required=True, help="where jobs, runs and history are kept")
+    chronos.add_argument("--user", default="root", help="default runAsUser of jobs")
+    chronos.add_argument("--mesos_framework_name", default="chronos")
+    chronos.add_argument("--mesos_role", default="*")
+    chronos.add_argument("--mesos_checkpoint", type=lambda v: v.lower() in ("1", "true", "yes"), default=True)
+    chronos.add_argument("--failover_timeout", type=float, default=604800.0, help="seconds")
+    chronos.add_argument("--mesos_task_cpu", type=float, default=0.1)
+    chronos.add_argument("--mesos_task_mem", type=float, default=128.0)
+    chronos.add_argument("--mesos_task_disk", type=float, default=256.0)
+    chronos.add_argument("--failure_retry", type=float, default=60000.0, help="ms between retries of a failed run")
+    chronos.add_argument("--disable_after_failures", type=int, default=0)
+    chronos.add_argument("--task_epsilon", type=int, default=60, help="default epsilon of jobs, seconds")
+    chronos.add_argument("--reconciliation_interval", type=float, default=600.0, help="seconds")
+    chronos.add_argument("--decline_offer_duration", type=float, help="ms to decline unused offers for")
+    chronos.add_argument("--job_history_limit", type=int, default=5)
+    chronos.add_argument("--webui_url")
+    chronos.add_argument("--threads", type=int, default=16)
+
+    dns = sub.add_parser("dns", help="run Mesos-DNS (DNS and HTTP discovery of tasks) from a Mesos-DNS config.json")
+    dns.add_argument("--config", "-config", default="config.json", help="path to the Mesos-DNS config.json")
+    dns.add_argument("--dns-port", "--dns_port", type=int, help="DNS port (UDP and TCP), overriding the config's port")
+    dns.add_argument("--workers", type=int, help="DNS worker processes sharing the port (default: one per core)")
+    dns.add_argument(
+        "--watch-interval",
+        "--watch_interval",
+        type=float,
+        default=0.5,
+        help="seconds between /master/state-summary change checks (0: only poll every refreshSeconds, as upstream)",
+    )
+
+    marathon = sub.add_parser("marathon", help="run Marathon (long-running apps over the v2 REST API)")
+    marathon.add_argument("--master", required=True, help="HOST:PORT of the master")
+    marathon.add_argument("--http_port", type=int, default=8080)
+    marathon.add_argument("--http_address", default="127.0.0.1")
+    marathon.add_argument("--hostname", help="advertised host (/v2/leader, framework hostname)")
+    marathon.add_argument("--work_dir", required=True, help="where apps, groups, deployments and tasks are kept")
+    marathon.add_argument("--framework_name", default="marathon")
+    marathon.add_argument("--mesos_user", default=None, help="user tasks run as (default: the current user)")
+    marathon.add_argument("--mesos_role", default="*")
+    marathon.add_argument("--failover_timeout", type=float, default=604800.0, help="seconds")
+    marathon.add_argument("--local_port_min", type=int, default=10000)
+    marathon.add_argument("--local_port_max", type=int, default=20000)
+    marathon.add_argument("--max_instances_per_offer", type=int, default=5)
+    marathon.add_argument("--decline_offer_duration", type=float, default=120000.0, help="ms")
+    marathon.add_argument("--task_launch_timeout", type=float, default=300000.0, help="ms")
+    marathon.add_argument("--reconciliation_interval", type=float, default=600000.0, help="ms")
+    marathon.add_argument("--event_subscriber", choices=["http_callback"], help="enable /v2/eventSubscriptions")
+    marathon.add_argument("--max_running_deployments", type=int, default=100)
+    marathon.add_argument("--webui_url")
+    marathon.add_argument("--zk", help="accepted for compatibility; state is kept in --work_dir")
+    marathon.add_argument("--threads", type=int, default=64, help="HTTP threads (each /v2/events stream holds one)")
 
     up = sub.add_parser("up", help="run the local demo cluster")
     up.add_argument("--work_dir", default=os.path.join(os.environ.get("TMPDIR", "/tmp"), "mesolite-demo"))
@@ -106,6 +199,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run_master(args)
     if args.command == "agent":
         return run_agent(args)
+    if args.command == "chronos":
+        return run_chronos(args)
+    if args.command == "dns":
+        return run_dns(args)
+    if args.command == "marathon":
+        return run_marathon(args)
     return run_demo(args)
 
 
@@ -129,6 +228,7 @@ def run_master(args: argparse.Namespace) -> int:
         cluster=args.cluster,
         zk=args.zk,
         quorum=args.quorum,
+        zk_session_timeout=args.zk_session_timeout,
     )
     serve(lambda: create_app(config), args.ip, args.port, threads=args.threads, log_level=args.log_level)
     return 0
@@ -148,8 +248,110 @@ def run_agent(args: argparse.Namespace) -> int:
         resources=detect_resources(args.resources, args.work_dir),
         attributes=args.attributes,
         switch_user=args.switch_user,
+        isolation=args.isolation,
+        cgroups_root=args.cgroups_root,
+        cgroups_enable_cfs=args.cgroups_enable_cfs,
+        containerizers=tuple(c.strip() for c in args.containerizers.split(",") if c.strip()),
+        docker_socket=args.docker_socket,
+        recover=args.recover,
+        executor_registration_timeout=args.executor_registration_timeout,
+        executor_reregistration_timeout=min(args.executor_reregistration_timeout, 15.0),
+        executor_shutdown_grace_period=args.executor_shutdown_grace_period,
+        fetcher_cache_dir=args.fetcher_cache_dir,
+        fetcher_cache_size=args.fetcher_cache_size,
+        gc_delay=args.gc_delay,
+        gc_disk_headroom=args.gc_disk_headroom,
+        disk_watch_interval=args.disk_watch_interval,
     )
+    if args.recover == "cleanup":
+        # Mesos: kill every executor the previous agent left, then exit (before an incompatible upgrade).
+        from mesolite.agent.checkpoint import destroy_containers
+
+        killed = destroy_containers(args.work_dir)
+        logging.getLogger("mesolite.agent").info("--recover=cleanup: destroyed %d containers", killed)
+        return 0
     serve(lambda: create_app(config), args.ip, args.port, threads=args.threads, log_level=args.log_level)
+    return 0
+
+
+def run_chronos(args: argparse.Namespace) -> int:
+    from mesolite.chronos.api import create_app
+    from mesolite.chronos.config import ChronosConfig
+    from mesolite.core.server import serve
+
+    config = ChronosConfig(
+        master=args.master,
+        work_dir=args.work_dir,
+        http_address=args.http_address,
+        http_port=args.http_port,
+        hostname=args.hostname,
+        user=args.user,
+        mesos_framework_name=args.mesos_framework_name,
+        mesos_role=args.mesos_role,
+        mesos_checkpoint=args.mesos_checkpoint,
+        failover_timeout=args.failover_timeout,
+        mesos_task_cpu=args.mesos_task_cpu,
+        mesos_task_mem=args.mesos_task_mem,
+        mesos_task_disk=args.mesos_task_disk,
+        failure_retry_ms=args.failure_retry,
+        disable_after_failures=args.disable_after_failures,
+        task_epsilon=args.task_epsilon,
+        reconciliation_interval=args.reconciliation_interval,
+        decline_offer_duration_ms=args.decline_offer_duration,
+        job_history_limit=args.job_history_limit,
+        webui_url=args.webui_url,
+    )
+    serve(lambda: create_app(config), args.http_address, args.http_port, threads=args.threads, log_level=args.log_level)
+    return 0
+
+
+def run_dns(args: argparse.Namespace) -> int:
+    from mesolite.dns.api import run
+    from mesolite.dns.config import ConfigError, load_config
+    from mesolite.dns.state import default_workers
+
+    try:
+        config = load_config(args.config)
+        if args.dns_port is not None:
+            if not 0 < args.dns_port <= 65535:
+                raise ConfigError(f"--dns-port: {args.dns_port} is not a port (1-65535)")
+            config.Port = args.dns_port
+    except ConfigError as exc:
+        print(f"mesolite dns: {exc}", file=sys.stderr)
+        return 1
+    config.workers = default_workers() if args.workers is None else args.workers
+    config.watch_interval = args.watch_interval
+    return run(config, log_level=args.log_level)
+
+
+def run_marathon(args: argparse.Namespace) -> int:
+    import getpass
+
+    from mesolite.core.server import serve
+    from mesolite.marathon.api import create_app
+    from mesolite.marathon.service import MarathonConfig
+
+    config = MarathonConfig(
+        master=args.master,
+        work_dir=args.work_dir,
+        http_port=args.http_port,
+        hostname=args.hostname or args.http_address,
+        framework_name=args.framework_name,
+        mesos_user=args.mesos_user or getpass.getuser(),
+        mesos_role=args.mesos_role,
+        failover_timeout=args.failover_timeout,
+        local_port_min=args.local_port_min,
+        local_port_max=args.local_port_max,
+        max_instances_per_offer=args.max_instances_per_offer,
+        decline_offer_duration=args.decline_offer_duration / 1000.0,
+        task_launch_timeout=args.task_launch_timeout / 1000.0,
+        reconciliation_interval=args.reconciliation_interval / 1000.0,
+        event_subscriber=args.event_subscriber,
+        webui_url=args.webui_url,
+        zk=args.zk,
+        max_running_deployments=args.max_running_deployments,
+    )
+    serve(lambda: create_app(config), args.http_address, args.http_port, threads=args.threads, log_level=args.log_level)
     return 0
 
 
@@ -185,6 +387,16 @@ def run_demo(args: argparse.Namespace) -> int:
                 f"http://{ip}:{port}",
             )
         )
+    marathon_args = ["--master", f"{ip}:5050", "--http_address", ip, "--http_port", "8080"]
+    specs.append(
+        ("marathon", ["marathon", *marathon_args, "--work_dir", f"{args.work_dir}/marathon"], f"http://{ip}:8080")
+    )
+    chronos_args = ["--master", f"{ip}:5050", "--http_address", ip, "--http_port", "4400"]
+    specs.append(("chronos", ["chronos", *chronos_args, "--work_dir", f"{args.work_dir}/chronos"], f"http://{ip}:4400"))
+    from mesolite.dns.config import write_demo_config
+
+    dns_config = write_demo_config(f"{args.work_dir}/dns", ip, master=f"{ip}:5050", dns_port=8053, http_port=8123)
+    specs.append(("dns", ["dns", "--config", dns_config], f"http://{ip}:8123 (DNS on {ip}:8053, udp and tcp)"))
     children: list[subprocess.Popen[bytes]] = []
     try:
         for name, command, url in specs:

@@ -21,7 +21,8 @@ def test_unreachable_agent_tasks_are_lost_then_come_back(cluster: Cluster) -> No
     plain.subscribe()
     try:
         offer = next_offer(plain)
-        plain.launch(offer, [task("p", offer)], refuse_seconds=0)
+        # The rest of the agent must go to ``aware``, however long p takes to start: plain refuses it for a while.
+        plain.launch(offer, [task("p", offer)], refuse_seconds=60)
         update_for(plain, "p", "TASK_RUNNING")
         aware.subscribe()
         offer = next_offer(aware)

@@ -209,6 +209,9 @@ def create_app(config: MasterConfig, master: Master | None = None) -> Flask:
         return json_response(views.metrics_json(master))
 
     _agent_protocol(app, master)
+    from mesolite.ui.master import register_master_ui  # the web UI: services/mesolite/ui/
+
+    register_master_ui(app, master)
     return app
 
 
@@ -222,7 +225,7 @@ def _build(config: MasterConfig) -> tuple[Master, Any]:
     from mesolite.master.election import MasterElection
 
     hosts, group = zk.parse_zk_url(config.zk)
-    client = zk.connect(hosts)
+    client = zk.connect(hosts, session_timeout=config.zk_session_timeout)
     master = Master(config, zk.ZooKeeperStore(client, f"{group}/registry"), leading=False)
     return master, MasterElection(master, client, group)
 

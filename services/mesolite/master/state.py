@@ -53,6 +53,7 @@ class MasterConfig:
     cluster: str | None = None
     zk: str | None = None
     quorum: int = 1
+    zk_session_timeout: float = 10.0
 
     @property
     def advertised_hostname(self) -> str:
@@ -124,6 +125,8 @@ class Agent:
     executors: dict[tuple[str, str], Resources] = field(default_factory=dict)
     offers: set[str] = field(default_factory=set)
     unreachable_time: float | None = None
+    persisted: dict[str, Any] | None = None  # the registry entry as last written or read
+    _used: Resources | None = field(default=None, repr=False)
 
     @property
     def endpoint(self) -> str:
@@ -134,13 +137,20 @@ class Agent:
         return f"slave(1)@{self.ip}:{self.port}"
 
     def used(self) -> Resources:
-        total = Resources()
-        for task in self.tasks.values():
-            if not proto.is_terminal(task.state):
-                total = total + task.resources
-        for resources in self.executors.values():
-            total = total + resources
-        return total
+        """What its tasks and executors hold; cached because every allocation cycle asks it of every agent, and
+        invalidated by every change to ``tasks`` or ``executors`` (see ``changed``)."""
+        if self._used is None:
+            total = Resources()
+            for task in self.tasks.values():
+                if not proto.is_terminal(task.state):
+                    total = total + task.resources
+            for resources in self.executors.values():
+                total = total + resources
+            self._used = total
+        return self._used
+
+    def changed(self) -> None:
+        self._used = None
 
     def info_json(self) -> dict[str, Any]:
         return {
@@ -335,6 +345,7 @@ class Master:
                     registered_time=record.get("registered_time", now),
                     state="RECOVERED",
                     last_seen=now,
+                    persisted=record,
                 )
             except (KeyError, ValueError) as exc:
                 log.error("ignoring unreadable registry entry for an agent: %s", exc)
@@ -357,18 +368,20 @@ class Master:
             self.frameworks[framework_id] = framework
 
     def _persist_agent(self, agent: Agent) -> None:
-        self.store.put(
-            f"agents/{agent.id}",
-            {
-                "id": agent.id,
-                "hostname": agent.hostname,
-                "ip": agent.ip,
-                "port": agent.port,
-                "resources": str(agent.resources),
-                "attributes": str(agent.attributes),
-                "registered_time": agent.registered_time,
-            },
-        )
+        """Write the agent's registry entry, unless it already says exactly this: after a failover every agent
+        re-registers unchanged, and skipping those writes keeps re-registration off the registry's latency."""
+        record = {
+            "id": agent.id,
+            "hostname": agent.hostname,
+            "ip": agent.ip,
+            "port": agent.port,
+            "resources": str(agent.resources),
+            "attributes": str(agent.attributes),
+            "registered_time": agent.registered_time,
+        }
+        if agent.persisted != record:
+            self.store.put(f"agents/{agent.id}", record)
+            agent.persisted = record
 
     def _persist_framework(self, framework: Framework) -> None:
         self.store.put(
@@ -492,6 +505,7 @@ class Master:
                 if framework is not None:
                     framework.send_update(status)
         agent.tasks = reported
+        agent.changed()
 
     def agent_heartbeat(self, agent_id: str | None) -> bool:
         """False tells the agent the master does not know it (a restart): it re-registers with its tasks."""
@@ -568,6 +582,7 @@ class Master:
         agent = self.agents.get(task.agent_id)
         if agent is not None:
             agent.tasks.pop((task.framework_id, task.id), None)
+            agent.changed()
             executor_key = (task.framework_id, task.executor_id)
             if executor_key in agent.executors and not any(
                 t.executor_id == task.executor_id and t.framework_id == task.framework_id for t in agent.tasks.values()
@@ -821,6 +836,7 @@ class Master:
         agent.tasks[(framework.id, task_id)] = task
         if executor_resources:
             agent.executors[(framework.id, executor_id)] = executor_resources
+        agent.changed()
         message = {
             "framework_info": framework.info,
             "task": {**task_info, "agent_id": proto.wrap(agent.id)},
@@ -1184,22 +1200,34 @@ class Master:
         )
 
     def allocate_once(self) -> int:
-        """Run one allocation cycle and send the resulting offers; returns how many offers were made."""
+        """Run one allocation cycle and send the resulting offers; returns how many offers were made.
+
+        The lock is held to take the snapshot and to turn allocations into offers, not while DRF runs: an
+        allocation that went stale meanwhile (agent gone, framework gone, resources used) is simply dropped and
+        the next cycle sees the new state."""
         started = time.perf_counter()
         with self._lock:
-            if not self.leading:
+            if not self.leading or not any(f.active and f.connected for f in self.frameworks.values()):
                 return 0
             snapshot = self.snapshot()
-            if not snapshot.agents or not snapshot.frameworks:
-                return 0
-            allocations = allocator.allocate(snapshot, self._rng)
+        if not snapshot.agents or not snapshot.frameworks:
+            return 0
+        allocations = allocator.allocate(snapshot, self._rng)
+        made = 0
+        with self._lock:
             batches: dict[str, list[dict[str, Any]]] = {}
             now = time.time()
+            available: dict[str, Resources] = {}
             for allocation in allocations:
                 framework = self.frameworks.get(allocation.framework_id)
                 agent = self.agents.get(allocation.agent_id)
-                if framework is None or agent is None:
+                if framework is None or agent is None or not framework.connected or agent.state != "ACTIVE":
                     continue
+                if agent.id not in available:
+                    available[agent.id] = agent.resources - agent.used() - self.offered(agent)
+                if not available[agent.id].contains(allocation.resources):
+                    continue
+                available[agent.id] = available[agent.id] - allocation.resources
                 offer = Offer(
                     id=f"{self.id}-O{next(self._offer_seq)}",
                     framework_id=framework.id,
@@ -1212,10 +1240,11 @@ class Master:
                 framework.offers.add(offer.id)
                 agent.offers.add(offer.id)
                 batches.setdefault(framework.id, []).append(self._offer_json(offer, agent))
+                made += 1
             for framework_id, offers in batches.items():
                 self.frameworks[framework_id].send({"type": "OFFERS", "offers": {"offers": offers}})
         self.metrics["allocator/mesos/allocation_run_ms"] = (time.perf_counter() - started) * 1000.0
-        return len(allocations)
+        return made
 
     def _offer_json(self, offer: Offer, agent: Agent) -> dict[str, Any]:
         return {
@@ -1314,6 +1343,7 @@ class Master:
             framework.send_update(status)
         agent.tasks.clear()
         agent.executors.clear()
+        agent.changed()
         for framework in self.frameworks.values():
             framework.send({"type": "FAILURE", "failure": {"agent_id": proto.wrap(agent.id)}})
         self._wake.set()
