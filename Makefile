@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test test-fast lint bench clean
+.PHONY: install demo test test-fast lint bench clean cluster cluster-down lint-deploy
 
 install: $(STAMP)
 
@@ -34,6 +34,19 @@ lint: install
 bench: install
 	$(PY) bench/allocator.py
 	$(PY) bench/launch.py
+	$(PY) bench/dns.py
+	$(PY) bench/failover.py
+
+# The podman "VM" cluster on 10.141.141.0/24 (deploy/cluster.sh; root and podman needed), and its removal.
+cluster: install
+	deploy/cluster.sh up
+
+cluster-down:
+	deploy/cluster.sh down
+
+# ansible-lint (production profile), yamllint, `vagrant validate` and `systemd-analyze verify` of the units.
+lint-deploy: install
+	$(PY) -m pytest -q -p no:cacheprovider tests/e2e/deploy/test_lint.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
