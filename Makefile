@@ -36,6 +36,7 @@ bench: install
 	$(PY) bench/launch.py
 	$(PY) bench/dns.py
 	$(PY) bench/failover.py
+	$(PY) bench/marathon.py
 
 # The podman "VM" cluster on 10.141.141.0/24 (deploy/cluster.sh; root and podman needed), and its removal.
 cluster: install

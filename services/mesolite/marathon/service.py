@@ -1,0 +1,438 @@
+"""The Marathon service object: owns the state, the framework, health checks, the event bus and the tick loop, and
+implements every change the API can ask for as "compute the new apps and groups, plan, deploy".
+
+All changes go through :meth:`Marathon.deploy`: copy the current apps/groups, apply the request to the copy,
+version and port-assign what changed, plan the steps, refuse (409) if an affected app is locked by a running
+deployment unless forced, then persist the new definitions and the deployment together. The tick loop then drives
+deployments and keeps apps that no deployment holds at their instance count (replacing failed, lost and unhealthy
+tasks).
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from mesolite.core.store import Store
+from mesolite.marathon import appdef, pathid
+from mesolite.marathon.appdef import Invalid
+from mesolite.marathon.deployments import Runner, build_steps, depths, kill_order
+from mesolite.marathon.events import EventBus
+from mesolite.marathon.health import HealthChecker
+from mesolite.marathon.scheduler import MarathonScheduler, SchedulerConfig
+from mesolite.marathon.state import Deployment, State, Task, VersionClock
+
+log = logging.getLogger(__name__)
+
+TICK = 0.25
+
+
+@dataclass
+class MarathonConfig:
+    master: str
+    work_dir: str
+    http_port: int = 8080
+    hostname: str = "127.0.0.1"
+    framework_name: str = "marathon"
+    mesos_user: str = "root"
+    mesos_role: str = "*"
+    failover_timeout: float = 604800.0
+    local_port_min: int = 10000
+    local_port_max: int = 20000
+    max_instances_per_offer: int = 5
+    decline_offer_duration: float = 120.0
+    task_launch_timeout: float = 300.0
+    reconciliation_interval: float = 600.0
+    event_subscriber: str | None = None
+    webui_url: str | None = None
+    zk: str | None = None
+    max_running_deployments: int = 100
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, message: str, **extra: Any) -> None:
+        super().__init__(message)
+        self.status = status
+        self.body = {"message": message, **extra}
+
+
+def not_found(kind: str, ident: str) -> ApiError:
+    return ApiError(404, f"{kind} '{ident}' does not exist")
+
+
+class Root:
+    """A mutable copy of the apps and groups a request rewrites; the original stays untouched until it commits."""
+
+    def __init__(self, state: State) -> None:
+        self.apps = dict(state.apps)
+        self.groups = {k: dict(v) for k, v in state.groups.items()}
+        self.app_group = dict(state.app_group)
+        self.restart: set[str] = set()
+        self.kills: dict[str, list[str]] = {}
+
+    def put_app(self, app: dict[str, Any], group: str | None = None) -> None:
+        self.apps[app["id"]] = app
+        self.app_group[app["id"]] = group or self.app_group.get(app["id"]) or pathid.parent(app["id"])
+
+    def remove_app(self, app_id: str) -> None:
+        self.apps.pop(app_id, None)
+        self.app_group.pop(app_id, None)
+
+    def apps_under(self, group_id: str) -> list[str]:
+        return [a for a, g in self.app_group.items() if g == group_id or pathid.is_ancestor(group_id, g)]
+
+    def remove_group(self, group_id: str) -> None:
+        for app_id in self.apps_under(group_id):
+            self.remove_app(app_id)
+        for gid in [g for g in self.groups if g == group_id or pathid.is_ancestor(group_id, g)]:
+            if gid != "/":
+                self.groups.pop(gid, None)
+
+
+class Marathon:
+    def __init__(self, config: MarathonConfig, store: Store) -> None:
+        self.config = config
+        self.lock = threading.RLock()
+        self.state = State(store)
+        self.events = EventBus()
+        self.clock = VersionClock()
+        self.started_at = time.time()
+        self.loaded = threading.Event()
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.health = HealthChecker(self.state, self.lock, self.events.publish, self.kill_task, self.app_in_deployment)
+        self.scheduler = MarathonScheduler(
+            SchedulerConfig(
+                master=config.master,
+                hostname=config.hostname,
+                framework_name=config.framework_name,
+                user=config.mesos_user,
+                role=config.mesos_role,
+                failover_timeout=config.failover_timeout,
+                webui_url=config.webui_url or f"http://{config.hostname}:{config.http_port}",
+                max_instances_per_offer=config.max_instances_per_offer,
+                decline_offer_duration=config.decline_offer_duration,
+                task_launch_timeout=config.task_launch_timeout,
+                reconciliation_interval=config.reconciliation_interval,
+            ),
+            self.state,
+            self.lock,
+            self.events.publish,
+            self.wake,
+            self.health.forget,
+        )
+        self.runner = Runner(self.state, self.kill_task, lambda t, a: bool(self.health.healthy(t, a)))
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def start(self) -> None:
+        with self.lock:
+            self.state.load()
+            if self.state.framework_id:
+                self.scheduler.driver.framework_info["id"] = {"value": self.state.framework_id}
+        self.events.set_callbacks(self.state.subscribers)
+        self.events.start()
+        self.health.start()
+        self.scheduler.start()
+        self._thread = threading.Thread(target=self._loop, name="marathon-tick", daemon=True)
+        self._thread.start()
+        self.loaded.set()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        self.health.stop()
+        self.scheduler.stop()
+        self.events.stop()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            self._wake.wait(TICK)
+            self._wake.clear()
+            if self._stop.is_set():
+                return
+            try:
+                self.tick()
+            except Exception:  # noqa: BLE001 - the loop must outlive any one bad tick
+                log.exception("tick failed")
+
+    # ------------------------------------------------------------------ the tick
+
+    def tick(self) -> None:
+        with self.lock:
+            demand: dict[str, int] = {}
+            locked: set[str] = set()
+            for deployment in list(self.state.deployments.values()):
+                locked.update(deployment.affected_apps)
+                for app_id, count in self._advance(deployment).items():
+                    demand[app_id] = demand.get(app_id, 0) + count
+            for app_id, app in self.state.apps.items():
+                if app_id not in locked:
+                    need = self._keep_scaled(app)
+                    if need:
+                        demand[app_id] = need
+            self.scheduler.set_demand(demand)
+        self.scheduler.send_kills()
+        self.scheduler.revive_or_suppress()
+        self.scheduler.maybe_reconcile()
+
+    def _advance(self, deployment: Deployment) -> dict[str, int]:
+        while True:
+            if deployment.current_step >= len(deployment.steps):
+                self._finish(deployment)
+                return {}
+            demand = self.runner.advance(deployment)
+            if not self.runner.step_done(deployment):
+                return demand
+            self.events.publish(
+                "deployment_step_success",
+                plan=self.plan_json(deployment),
+                currentStep=self._step_json(deployment),
+            )
+            for action in deployment.current_actions():
+                if action["action"] == "StopApplication":
+                    self.events.publish("app_terminated_event", appId=action["app"])
+            deployment.current_step += 1
+            self.state.save_deployment(deployment)
+            if deployment.current_step < len(deployment.steps):
+                self.events.publish(
+                    "deployment_info", plan=self.plan_json(deployment), currentStep=self._step_json(deployment)
+                )
+
+    def _finish(self, deployment: Deployment) -> None:
+        self.state.delete_deployment(deployment.id)
+        self.events.publish("deployment_success", id=deployment.id, plan=self.plan_json(deployment))
+
+    def _keep_scaled(self, app: dict[str, Any]) -> int:
+        """No deployment holds this app: replace what died, trim what is too much."""
+        active = [t for t in self.state.app_tasks(app["id"]) if t.active]
+        wanted = int(app["instances"])
+        if len(active) > wanted:
+            ordered = kill_order(active, app["killSelection"], lambda t: bool(self.health.healthy(t, app)))
+            for task in ordered[: len(active) - wanted]:
+                self.kill_task(task, "scale: too many instances")
+            return 0
+        return wanted - len(active)
+
+    def kill_task(self, task: Task, reason: str) -> None:
+        self.scheduler.kill(task, reason)
+        self._wake.set()
+
+    def app_in_deployment(self, app_id: str) -> bool:
+        with self.lock:
+            return any(app_id in d.affected_apps for d in self.state.deployments.values())
+
+    # ------------------------------------------------------------------ deploying changes
+
+    def deploy(
+        self,
+        change: Callable[[Root], None],
+        force: bool = False,
+        dry_run: bool = False,
+        group_version_of: str | None = None,
+    ) -> Deployment | list[list[dict[str, Any]]]:
+        with self.lock:
+            root = Root(self.state)
+            change(root)
+            version = self.clock.next()
+            original = self.state.apps
+            self._finalize_apps(root, original, version)
+            self._ensure_groups(root, version)
+            depths(root.apps, root.groups, root.app_group)
+            steps, affected = build_steps(
+                {a: original[a] for a in original if a not in root.apps or root.apps[a] is not original[a]},
+                {a: app for a, app in root.apps.items() if original.get(a) is not app},
+                root.groups,
+                root.app_group,
+                root.restart,
+                root.kills,
+            )
+            if dry_run:
+                return steps
+            conflicts = [d for d in self.state.deployments.values() if set(d.affected_apps) & set(affected)]
+            if conflicts and not force:
+                ids = ", ".join(d.id for d in conflicts)
+                raise ApiError(
+                    409,
+                    "App is locked by one or more deployments. Override with the option '?force=true'. "
+                    f"View details at '/v2/deployments/<DEPLOYMENT_ID>'. Deployments: {ids}",
+                    deployments=[{"id": d.id} for d in conflicts],
+                )
+            if len(self.state.deployments) - len(conflicts) >= self.config.max_running_deployments:
+                raise ApiError(
+                    403, f"Max number of running deployments is exceeded: {self.config.max_running_deployments}"
+                )
+            for deployment in conflicts:
+                self.state.delete_deployment(deployment.id)
+                self.events.publish("deployment_failed", id=deployment.id, plan=self.plan_json(deployment))
+            deployment = Deployment(
+                id=str(uuid.uuid4()),
+                version=version,
+                affected_apps=affected,
+                steps=steps,
+                original={a: original.get(a) for a in affected},
+                target={a: root.apps.get(a) for a in affected},
+            )
+            self._commit(root, version)
+            self.state.save_deployment(deployment)
+            for app_id in affected:
+                self.scheduler.reset_delay(app_id)
+            if group_version_of is not None:
+                self.state.put_group_version(group_version_of, version, self._group_snapshot(group_version_of))
+            self.events.publish("group_change_success", groupId="/", version=version)
+            self.events.publish(
+                "deployment_info", plan=self.plan_json(deployment), currentStep=self._step_json(deployment)
+            )
+        self.wake()
+        return deployment
+
+    def _finalize_apps(self, root: Root, original: dict[str, dict[str, Any]], version: str) -> None:
+        """Version what changed and assign its zero service ports (keeping the ones it had)."""
+        used: set[int] = set()
+        for app in list(original.values()) + list(root.apps.values()):
+            used.update(p for p in appdef.service_ports(app) if p)
+        cursor = self.config.local_port_min
+        for app_id, app in list(root.apps.items()):
+            old = original.get(app_id)
+            if app is old:
+                continue
+            app = copy.deepcopy(app)
+            old_ports = appdef.service_ports(old) if old else []
+            ports = []
+            for i, port in enumerate(appdef.service_ports(app)):
+                if port == 0 and i < len(old_ports) and old_ports[i]:
+                    port = old_ports[i]
+                elif port == 0:
+                    while cursor in used:
+                        cursor += 1
+                    if cursor > self.config.local_port_max:
+                        raise ApiError(
+                            422,
+                            "Port range exhausted: no free service port in "
+                            f"[{self.config.local_port_min}, {self.config.local_port_max}]",
+                        )
+                    port = cursor
+                used.add(port)
+                ports.append(port)
+            appdef.set_service_ports(app, ports)
+            config_changed = old is None or app_id in root.restart or appdef.config_of(old) != appdef.config_of(app)
+            if (
+                old is not None
+                and not config_changed
+                and old["instances"] == app["instances"]
+                and app_id not in root.kills
+            ):
+                root.apps[app_id] = old  # nothing changed: not part of this deployment
+                continue
+            app["version"] = version
+            app["versionInfo"] = {
+                "lastScalingAt": version,
+                "lastConfigChangeAt": version if config_changed else old["versionInfo"]["lastConfigChangeAt"],
+            }
+            root.apps[app_id] = app
+
+    def _ensure_groups(self, root: Root, version: str) -> None:
+        needed = set(root.app_group.values()) | set(root.groups)
+        for group_id in list(needed):
+            g = group_id
+            while g != "/":
+                needed.add(g)
+                g = pathid.parent(g)
+        for group_id in needed:
+            if group_id not in root.groups:
+                root.groups[group_id] = {"id": group_id, "dependencies": [], "version": version}
+        root.groups.setdefault("/", {"id": "/", "dependencies": [], "version": version})
+
+    def _commit(self, root: Root, version: str) -> None:
+        for app_id in [a for a in self.state.apps if a not in root.apps]:
+            self.state.delete_app(app_id)
+        for app_id, app in root.apps.items():
+            if self.state.apps.get(app_id) is not app or self.state.app_group.get(app_id) != root.app_group[app_id]:
+                self.state.put_app(app, root.app_group[app_id])
+        for group_id in [g for g in self.state.groups if g not in root.groups]:
+            self.state.delete_group(group_id)
+        for group_id, group in root.groups.items():
+            if self.state.groups.get(group_id) != group:
+                self.state.put_group({**group, "version": version})
+
+    # ------------------------------------------------------------------ deployments API
+
+    def cancel_deployment(self, deployment_id: str, force: bool) -> Deployment | None:
+        with self.lock:
+            deployment = self.state.deployments.get(deployment_id)
+            if deployment is None:
+                raise ApiError(404, f"DeploymentPlan {deployment_id} does not exist")
+            if force:
+                self.state.delete_deployment(deployment_id)
+                self.events.publish("deployment_failed", id=deployment_id, plan=self.plan_json(deployment))
+                self.wake()
+                return None
+
+            def revert(root: Root) -> None:
+                for app_id in deployment.affected_apps:
+                    before = deployment.original.get(app_id)
+                    if before is None:
+                        root.remove_app(app_id)
+                    else:
+                        restored = copy.deepcopy(before)
+                        restored.pop("version", None)
+                        root.put_app(restored)
+
+            result = self.deploy(revert, force=True)
+            assert isinstance(result, Deployment)
+            return result
+
+    # ------------------------------------------------------------------ JSON for events
+
+    def plan_json(self, deployment: Deployment) -> dict[str, Any]:
+        def group_of(apps: dict[str, dict[str, Any] | None]) -> dict[str, Any]:
+            return {
+                "id": "/",
+                "apps": [a for a in apps.values() if a is not None],
+                "groups": [],
+                "dependencies": [],
+                "version": deployment.version,
+                "pods": [],
+            }
+
+        return {
+            "id": deployment.id,
+            "version": deployment.version,
+            "original": group_of(deployment.original),
+            "target": group_of(deployment.target),
+            "steps": [
+                {"actions": [{"action": a["action"], "app": a["app"]} for a in step]} for step in deployment.steps
+            ],
+        }
+
+    @staticmethod
+    def _step_json(deployment: Deployment) -> dict[str, Any]:
+        return {"actions": [{"action": a["action"], "app": a["app"]} for a in deployment.current_actions()]}
+
+    def _group_snapshot(self, group_id: str) -> dict[str, Any]:
+        apps = {a: copy.deepcopy(self.state.apps[a]) for a in self.state.apps_in_group(group_id)}
+        groups = {g: dict(v) for g, v in self.state.groups.items() if g == group_id or pathid.is_ancestor(group_id, g)}
+        return {"apps": apps, "groups": groups, "app_group": {a: self.state.app_group[a] for a in apps}}
+
+    def restore_group(self, root: Root, group_id: str, snapshot: dict[str, Any]) -> None:
+        root.remove_group(group_id)
+        for gid, group in snapshot["groups"].items():
+            root.groups[gid] = dict(group)
+        for app_id, app in snapshot["apps"].items():
+            restored = copy.deepcopy(app)
+            restored.pop("version", None)
+            root.put_app(restored, snapshot["app_group"].get(app_id))
+
+
+def raise_invalid(path: str, message: str) -> None:
+    raise Invalid([(path, message)])
