@@ -333,7 +333,7 @@ def test_teardown_kills_tasks_and_completes_framework(client: SchedulerClient, r
     assert sorted(t["state"] for e in completed for t in e["completed_tasks"]) == ["TASK_KILLED", "TASK_KILLED"]
     # A torn-down framework cannot come back under its id.
     again = SchedulerClient(running.master.url, {**FRAMEWORK, "id": {"value": client.framework_id}})
-    with pytest.raises(TimeoutError):
+    with pytest.raises(SchedulerError):
         again.subscribe(timeout=3)
     assert again.next_event("ERROR", timeout=1)["error"]["message"] == "Framework has been removed"
 

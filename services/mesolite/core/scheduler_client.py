@@ -43,6 +43,7 @@ class SchedulerClient:
         self._reader: threading.Thread | None = None
         self._subscribed = threading.Event()
         self.closed = threading.Event()
+        self.last_error: str | None = None
 
     @property
     def master(self) -> str:
@@ -85,8 +86,15 @@ class SchedulerClient:
         self._subscribed.clear()
         self._reader = threading.Thread(target=self._read, args=(response,), name="scheduler-stream", daemon=True)
         self._reader.start()
-        if not self._subscribed.wait(timeout):
-            raise TimeoutError("no SUBSCRIBED event")
+        deadline = time.monotonic() + timeout
+        while not self._subscribed.wait(0.05):
+            if self.closed.is_set():
+                # The master answered with an ERROR (e.g. the framework was removed) and ended the stream.
+                raise SchedulerError(
+                    200, f"subscription ended before SUBSCRIBED: {self.last_error or 'no reason given'}"
+                )
+            if time.monotonic() > deadline:
+                raise TimeoutError("no SUBSCRIBED event")
         assert self.framework_id is not None
         return self.framework_id
 
@@ -95,6 +103,8 @@ class SchedulerClient:
         try:
             for chunk in response.raw.stream(4096, decode_content=False):
                 for event in decoder.feed(chunk):
+                    if event.get("type") == "ERROR":
+                        self.last_error = str((event.get("error") or {}).get("message", ""))
                     if event.get("type") == "SUBSCRIBED":
                         self.framework_id = event["subscribed"]["framework_id"]["value"]
                         self._subscribed.set()

@@ -636,6 +636,9 @@ class Master:
                 if framework.subscription is not None and not framework.subscription.closed:
                     framework.send({"type": "ERROR", "error": {"message": "Framework failed over"}})
                     framework.subscription.close()
+                # As Mesos' failoverFramework: offers made to the old connection are rescinded, not left to time out.
+                for offer_id in list(framework.offers):
+                    self._remove_offer(offer_id)
                 framework.info = info
                 framework.reregistered_time = now
             framework.active = True

@@ -1,0 +1,230 @@
+"""Chronos' REST API, under both ``/scheduler`` (2.x, which also takes PUT for creating jobs) and ``/v1/scheduler``
+(3.x, what chronos-python uses), plus ``/ping``, ``/metrics`` and a small status page at ``/``.
+
+Status codes follow Chronos: 204 for mutations, 400 with ``{"status": "Bad Request", "message": ...}`` for a bad or
+unknown job (chronos-python reads ``message``). Every answer carries Chronos' permissive CORS headers.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, Flask, Response, request
+from werkzeug.exceptions import HTTPException
+
+from mesolite.chronos.config import ChronosConfig
+from mesolite.chronos.jobs import JobError, rendered
+from mesolite.chronos.scheduler import ChronosService
+from mesolite.chronos.state import ChronosState, UnknownJob
+from mesolite.core.http import json_response, text_response
+from mesolite.core.server import SERVICE_KEY
+from mesolite.core.store import SQLiteStore
+
+PREFIXES = ("/scheduler", "/v1/scheduler")
+
+
+class BadRequest(Exception):
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+def _error(message: str, status: int = 400) -> Response:
+    names = {400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed", 500: "Internal Server Error"}
+    return json_response({"status": names.get(status, "Error"), "message": message}, status)
+
+
+def _no_content() -> Response:
+    return Response(status=204)
+
+
+def _body() -> Any:
+    if not request.get_data(cache=True):
+        raise BadRequest("the request needs a JSON job definition")
+    body = request.get_json(force=True, silent=True)
+    if body is None:
+        raise BadRequest("the request body is not valid JSON")
+    return body
+
+
+def _int_arg(name: str, default: int) -> int:
+    raw = request.args.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise BadRequest(f"'{name}' must be an integer, not '{raw}'") from None
+    if value < 0:
+        raise BadRequest(f"'{name}' must not be negative")
+    return value
+
+
+def scheduler_blueprint(state: ChronosState, service: ChronosService | None, leader: str) -> Blueprint:
+    bp = Blueprint("scheduler", __name__)
+
+    @bp.get("/jobs")
+    def list_jobs() -> Response:
+        return json_response([rendered(job) for job in state.list_jobs()])
+
+    @bp.get("/jobs/summary")
+    def summary() -> Response:
+        return json_response({"jobs": state.summary()})
+
+    @bp.get("/jobs/search")
+    def search() -> Response:
+        name = (request.args.get("name") or "").lower()
+        command = (request.args.get("command") or "").lower()
+        anything = (request.args.get("any") or "").lower()
+        limit, offset = _int_arg("limit", 10), _int_arg("offset", 0)
+        found = []
+        for job in state.list_jobs():
+            job_name, job_command = job["name"].lower(), (job.get("command") or "").lower()
+            valid = (not name or name in job_name) and (not command or command in job_command)
+            if not valid and anything and (anything in job_name or anything in job_command):
+                valid = True
+            if valid:
+                found.append(rendered(job))
+        return json_response(found[offset : offset + limit])
+
+    @bp.get("/job/<name>")
+    def get_job(name: str) -> Response:
+        return json_response(rendered(state.get_job(name)))
+
+    @bp.put("/job/<name>")
+    def run_job(name: str) -> Response:
+        state.run_now(name, request.args.get("arguments"))
+        return _no_content()
+
+    @bp.delete("/job/<name>")
+    def delete_job(name: str) -> Response:
+        kills = state.delete_job(name)
+        if service is not None:
+            service.kill(kills)
+        return _no_content()
+
+    @bp.put("/job/success/<name>")
+    def mark_success(name: str) -> Response:
+        success = state.mark_success(name)
+        return text_response(f"marked job {name} as successful: {'true' if success else 'false'}")
+
+    @bp.get("/job/stat/<name>")
+    def job_stat(name: str) -> Response:
+        return json_response(state.job_stat(name))
+
+    @bp.route("/iso8601", methods=["POST", "PUT"])
+    def iso8601() -> Response:
+        state.put_job(_body(), "scheduled")
+        return _no_content()
+
+    @bp.route("/dependency", methods=["POST", "PUT"])
+    def dependency() -> Response:
+        state.put_job(_body(), "dependent")
+        return _no_content()
+
+    @bp.delete("/task/kill/<name>")
+    def kill_tasks(name: str) -> Response:
+        kills = state.kill_tasks(name)
+        if service is not None:
+            service.kill(kills)
+        return _no_content()
+
+    @bp.get("/graph/dot")
+    def graph_dot() -> Response:
+        return text_response(state.graph_dot())
+
+    @bp.get("/graph/csv")
+    def graph_csv() -> Response:
+        return text_response(state.graph_csv())
+
+    @bp.get("/stats/<percentile>")
+    def stats(percentile: str) -> Response:
+        return json_response(state.ranking(percentile) or [])
+
+    @bp.get("/leader")
+    def get_leader() -> Response:
+        return json_response({"leader": leader})
+
+    return bp
+
+
+def _metrics(state: ChronosState) -> dict[str, Any]:
+    """Codahale's JSON shape (what Chronos' /metrics served), with the per-job counters and run times."""
+    counters: dict[str, Any] = {}
+    histograms: dict[str, Any] = {}
+    for job in state.list_jobs():
+        counters[f"jobs.run.success.{job['name']}"] = {"count": job["successCount"]}
+        counters[f"jobs.run.failure.{job['name']}"] = {"count": job["errorCount"]}
+        hist = state.job_stat(job["name"])["histogram"]
+        histograms[f"jobs.run.time.{job['name']}"] = {
+            "count": hist["count"],
+            "mean": hist["mean"],
+            "p50": hist["median"],
+            "p75": hist["75thPercentile"],
+            "p95": hist["95thPercentile"],
+            "p98": hist["98thPercentile"],
+            "p99": hist["99thPercentile"],
+        }
+    gauges = {"jobs.count": {"value": len(counters) // 2}}
+    return {"version": "3.0.0", "gauges": gauges, "counters": counters, "histograms": histograms, "meters": {},
+            "timers": {}}  # fmt: skip
+
+
+def create_app(config: ChronosConfig, store: Any = None, start_framework: bool = True) -> Flask:
+    """``store`` and ``start_framework`` let unit tests run the API on a MemoryStore without a master."""
+    app = Flask(__name__)
+    store = store if store is not None else SQLiteStore(config.store_path)
+    state = ChronosState(store, config.state_config())
+    service = ChronosService(state, config.framework_config()) if start_framework else None
+    if service is not None:
+        app.extensions[SERVICE_KEY] = service
+    app.extensions["mesolite.chronos.state"] = state
+
+    for prefix in PREFIXES:
+        bp = scheduler_blueprint(state, service, config.leader)
+        app.register_blueprint(bp, url_prefix=prefix, name=prefix.strip("/").replace("/", "_"))
+
+    @app.get("/ping")
+    def ping() -> Response:
+        return text_response("pong")
+
+    @app.get("/metrics")
+    def metrics() -> Response:
+        return json_response(_metrics(state))
+
+    from mesolite.ui.chronos import register_chronos_ui  # the web UI at / (services/mesolite/ui/)
+
+    register_chronos_ui(app)
+
+    @app.errorhandler(JobError)
+    def job_error(exc: JobError) -> Response:
+        return _error(str(exc))
+
+    @app.errorhandler(BadRequest)
+    def bad_request(exc: BadRequest) -> Response:
+        return _error(exc.message)
+
+    @app.errorhandler(UnknownJob)
+    def unknown_job(exc: UnknownJob) -> Response:
+        return _error(exc.message)
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException) -> Response:
+        return _error(exc.description or exc.name, exc.code or 500)
+
+    @app.errorhandler(Exception)
+    def internal(exc: Exception) -> Response:
+        app.logger.exception("error serving %s %s", request.method, request.path)
+        return _error(f"{type(exc).__name__}: {exc}", 500)
+
+    @app.after_request
+    def cors(response: Response) -> Response:
+        response.headers["Access-Control-Allow-Origin"] = request.headers.get("Origin") or "*"
+        response.headers["Access-Control-Allow-Methods"] = "GET, POST, PUT, DELETE, OPTIONS"
+        response.headers["Access-Control-Allow-Headers"] = (
+            request.headers.get("Access-Control-Request-Headers") or "Content-Type, Authorization"
+        )
+        response.headers["Access-Control-Allow-Credentials"] = "true"
+        return response
+
+    return app

@@ -1,0 +1,77 @@
+"""``mesolite chronos`` settings, named after Chronos' own flags so operators' command lines carry over."""
+
+from __future__ import annotations
+
+import os
+import socket
+from dataclasses import dataclass
+
+from mesolite.chronos.jobs import JobDefaults
+from mesolite.chronos.scheduler import FrameworkConfig
+from mesolite.chronos.state import StateConfig
+
+
+@dataclass(frozen=True)
+class ChronosConfig:
+    master: str
+    work_dir: str
+    http_address: str = "127.0.0.1"
+    http_port: int = 4400
+    hostname: str | None = None
+    user: str = "root"
+    mesos_framework_name: str = "chronos"
+    mesos_role: str = "*"
+    mesos_checkpoint: bool = True
+    failover_timeout: float = 604800.0
+    mesos_task_cpu: float = 0.1
+    mesos_task_mem: float = 128.0
+    mesos_task_disk: float = 256.0
+    failure_retry_ms: float = 60000.0
+    disable_after_failures: int = 0
+    task_epsilon: int = 60
+    reconciliation_interval: float = 600.0
+    decline_offer_duration_ms: float | None = None
+    job_history_limit: int = 5
+    webui_url: str | None = None
+
+    @property
+    def advertised_host(self) -> str:
+        return self.hostname or (self.http_address if self.http_address not in ("", "0.0.0.0") else socket.getfqdn())
+
+    @property
+    def leader(self) -> str:
+        """``/leader``: Chronos' latch id, ``hostname:http_port``."""
+        return f"{self.advertised_host}:{self.http_port}"
+
+    @property
+    def store_path(self) -> str:
+        return os.path.join(self.work_dir, "chronos.db")
+
+    def state_config(self) -> StateConfig:
+        return StateConfig(
+            defaults=JobDefaults(
+                cpus=self.mesos_task_cpu,
+                mem=self.mesos_task_mem,
+                disk=self.mesos_task_disk,
+                user=self.user,
+                epsilon_seconds=self.task_epsilon,
+            ),
+            failure_retry=self.failure_retry_ms / 1000.0,
+            disable_after_failures=self.disable_after_failures,
+            history_limit=self.job_history_limit,
+        )
+
+    def framework_config(self) -> FrameworkConfig:
+        duration = self.decline_offer_duration_ms
+        return FrameworkConfig(
+            master=self.master,
+            name=self.mesos_framework_name,
+            user=self.user,
+            role=self.mesos_role,
+            hostname=self.advertised_host,
+            webui_url=self.webui_url or f"http://{self.leader}",
+            checkpoint=self.mesos_checkpoint,
+            failover_timeout=self.failover_timeout,
+            reconciliation_interval=self.reconciliation_interval,
+            decline_offer_duration=duration / 1000.0 if duration else None,
+        )

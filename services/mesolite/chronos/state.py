@@ -1,0 +1,505 @@
+"""Chronos' state: jobs, the run queue, running tasks, dependency progress and run history, behind one lock and
+persisted through the store interface so that a restart (and later a ZooKeeper-backed failover) loses nothing.
+
+Store keys: ``jobs/<name>`` (the job JSON as ``GET /jobs`` prints it, schedule advanced in place as Chronos does),
+``runs/<task id>`` (queued and launched runs; Chronos held these in memory and lost them on failover), ``deps/<name>``
+(parents that succeeded since the dependent job last triggered), ``history/<name>`` (finished runs for the stats).
+
+Every method takes its time from ``clock`` so the whole state machine is unit-tested without a server. Methods never
+call out: those that need Mesos calls (kills) return them, and the scheduler makes them outside the lock.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from mesolite.chronos import graph, stats
+from mesolite.chronos.jobs import (
+    Job,
+    JobDefaults,
+    JobError,
+    instant,
+    is_scheduled,
+    job_epsilon,
+    job_schedule,
+    last_state,
+    now_iso,
+    read_job,
+)
+from mesolite.chronos.schedule import ScheduleError, tick
+from mesolite.chronos.tasks import OfferSpace, constraints_match, parse_task_id, task_id, task_info
+from mesolite.core.protocol import is_terminal
+from mesolite.core.store import Store
+
+log = logging.getLogger(__name__)
+
+HISTORY_KEEP = 100
+FAILURE_STATES = {
+    "TASK_FAILED",
+    "TASK_LOST",
+    "TASK_ERROR",
+    "TASK_DROPPED",
+    "TASK_GONE",
+    "TASK_GONE_BY_OPERATOR",
+    "TASK_UNREACHABLE",
+    "TASK_UNKNOWN",
+}
+Kill = tuple[str, str | None]  # (task id, agent id)
+
+
+class UnknownJob(KeyError):
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
+        self.message = f"JobSchedule '{name}' not found"
+
+
+@dataclass(frozen=True)
+class StateConfig:
+    defaults: JobDefaults = JobDefaults()
+    failure_retry: float = 60.0  # seconds before a failed attempt is retried (--failure_retry, in ms on the CLI)
+    disable_after_failures: int = 0
+    history_limit: int = 5  # taskStatHistory entries shown (Chronos' --job_history_limit)
+
+
+@dataclass
+class Run:
+    """One queued or launched task of a job."""
+
+    task_id: str
+    job: str
+    due_ms: int
+    attempt: int
+    arguments: str | None  # a run-now override; None runs the job's own arguments
+    seq: int
+    high_priority: bool = False
+    not_before: float = 0.0  # a retry waits --failure_retry before it may launch
+    state: str = "queued"  # queued | launched | running
+    agent_id: str | None = None
+    launched_at: float | None = None
+    started_at: float | None = None
+
+    @property
+    def active(self) -> bool:
+        return self.state != "queued"
+
+
+class ChronosState:
+    def __init__(self, store: Store, config: StateConfig | None = None, clock: Callable[[], float] = time.time):
+        self.store = store
+        self.config = config or StateConfig()
+        self.clock = clock
+        self.changed = threading.Event()  # set whenever the schedule loop or the offer handling has new work
+        self._lock = threading.RLock()
+        self.jobs: dict[str, Job] = {key.split("/", 1)[1]: job for key, job in store.list("jobs/").items()}
+        self.runs: dict[str, Run] = {}
+        for value in store.list("runs/").values():
+            run = Run(**value)
+            self.runs[run.task_id] = run
+        self.deps: dict[str, set[str]] = {k.split("/", 1)[1]: set(v) for k, v in store.list("deps/").items()}
+        self.history: dict[str, list[dict[str, Any]]] = {
+            key.split("/", 1)[1]: records for key, records in store.list("history/").items()
+        }
+        self._seq = itertools.count(max((run.seq for run in self.runs.values()), default=0) + 1)
+
+    def now(self) -> datetime:
+        return datetime.fromtimestamp(self.clock(), UTC)
+
+    # -------------------------------------------------------------------------------------------- persistence
+
+    def _save_job(self, job: Job) -> None:
+        self.jobs[job["name"]] = job
+        self.store.put(f"jobs/{job['name']}", job)
+
+    def _save_run(self, run: Run) -> None:
+        self.runs[run.task_id] = run
+        self.store.put(f"runs/{run.task_id}", asdict(run))
+
+    def _drop_run(self, run: Run) -> None:
+        self.runs.pop(run.task_id, None)
+        self.store.delete(f"runs/{run.task_id}")
+
+    def _save_deps(self, name: str, parents: set[str]) -> None:
+        if parents:
+            self.deps[name] = parents
+            self.store.put(f"deps/{name}", sorted(parents))
+        elif self.deps.pop(name, None) is not None:
+            self.store.delete(f"deps/{name}")
+
+    def _record(self, run: Run, status: str) -> None:
+        records = self.history.setdefault(run.job, [])
+        records.append(
+            {
+                "taskId": run.task_id,
+                "jobName": run.job,
+                "slaveId": run.agent_id or "",
+                "start": run.started_at or run.launched_at,
+                "end": self.clock(),
+                "status": status,
+            }
+        )
+        del records[:-HISTORY_KEEP]
+        self.store.put(f"history/{run.job}", records)
+
+    # ------------------------------------------------------------------------------------------------ reading
+
+    def list_jobs(self) -> list[Job]:
+        with self._lock:
+            return [dict(self.jobs[name]) for name in sorted(self.jobs)]
+
+    def get_job(self, name: str) -> Job:
+        with self._lock:
+            job = self.jobs.get(name)
+            if job is None:
+                raise UnknownJob(name)
+            return dict(job)
+
+    def current_state(self, name: str) -> str:
+        """``idle``, ``queued`` or ``N running`` (a launched task counts as running, as in Chronos)."""
+        with self._lock:
+            runs = [run for run in self.runs.values() if run.job == name]
+            active = sum(1 for run in runs if run.active)
+            if active:
+                return f"{active} running"
+            return "queued" if runs else "idle"
+
+    def summary(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return [
+                {
+                    "name": name,
+                    "status": last_state(job),
+                    "state": self.current_state(name),
+                    "schedule": job.get("schedule", ""),
+                    "parents": list(job.get("parents") or []),
+                    "disabled": job["disabled"],
+                }
+                for name, job in sorted(self.jobs.items())
+            ]
+
+    def graph_csv(self) -> str:
+        with self._lock:
+            return graph.csv(
+                self.jobs,
+                {name: last_state(job) for name, job in self.jobs.items()},
+                {name: self.current_state(name) for name in self.jobs},
+            )
+
+    def graph_dot(self) -> str:
+        with self._lock:
+            return graph.dot(self.jobs)
+
+    def job_stat(self, name: str) -> dict[str, Any]:
+        with self._lock:
+            if name not in self.jobs:
+                raise UnknownJob(name)
+            records = list(self.history.get(name, []))
+            running = [
+                {
+                    "taskId": run.task_id,
+                    "jobName": name,
+                    "slaveId": run.agent_id or "",
+                    "start": run.started_at or run.launched_at,
+                    "end": None,
+                    "status": "Running",
+                }
+                for run in sorted(self.runs.values(), key=lambda r: r.seq)
+                if run.job == name and run.active
+            ]
+        shown = (records + running)[-self.config.history_limit :] if self.config.history_limit else []
+        return {
+            "histogram": stats.histogram(stats.durations_ms(records)),
+            "taskStatHistory": [stats.task_stat(record) for record in reversed(shown)],
+        }
+
+    def ranking(self, percentile: str) -> list[dict[str, Any]] | None:
+        with self._lock:
+            per_job = {name: stats.histogram(stats.durations_ms(self.history.get(name, []))) for name in self.jobs}
+        return stats.ranking(per_job, percentile)
+
+    def launched(self) -> list[Kill]:
+        """Tasks handed to Mesos, for reconciliation."""
+        with self._lock:
+            return [(run.task_id, run.agent_id) for run in self.runs.values() if run.active]
+
+    def has_queued(self) -> bool:
+        with self._lock:
+            return any(run.state == "queued" for run in self.runs.values())
+
+    # ----------------------------------------------------------------------------------------------- changing
+
+    def put_job(self, body: Any, kind: str) -> Job:
+        """Create or replace a job (``kind``: ``scheduled`` or ``dependent``); JobError for a bad one."""
+        with self._lock:
+            name = body.get("name") if isinstance(body, dict) else None
+            existing = self.jobs.get(name) if isinstance(name, str) else None
+            job = read_job(body, self.config.defaults, kind, now=self.now(), existing=existing)
+            parents = job.get("parents") or []
+            for parent in parents:
+                if parent not in self.jobs:
+                    raise JobError(f"Error, parent '{parent}' does not exist")
+            through = graph.creates_cycle(self.jobs, job["name"], parents)
+            if through is not None:
+                raise JobError(f"parent '{through}' already depends on '{job['name']}': jobs must not form a cycle")
+            self._save_job(job)
+            # Keep the progress of parents the job still has; a changed parent list must not re-run it early.
+            self._save_deps(job["name"], self.deps.get(job["name"], set()) & set(parents))
+            self.changed.set()
+            return dict(job)
+
+    def delete_job(self, name: str) -> list[Kill]:
+        """Remove a job: children re-parented, its queued runs dropped; returns its launched tasks to kill."""
+        with self._lock:
+            if name not in self.jobs:
+                raise UnknownJob(name)
+            for child in graph.after_delete(self.jobs, name).values():
+                self._save_job(child)
+                self._save_deps(child["name"], self.deps.get(child["name"], set()) & set(child.get("parents") or []))
+            kills = self._clear_runs(name)
+            for run in [run for run in self.runs.values() if run.job == name]:
+                self._drop_run(run)  # its later updates find no job, so a task that outlives the kill is killed again
+            del self.jobs[name]
+            self.store.delete(f"jobs/{name}")
+            self._save_deps(name, set())
+            self.history.pop(name, None)
+            self.store.delete(f"history/{name}")
+            self.changed.set()
+            return kills
+
+    def kill_tasks(self, name: str) -> list[Kill]:
+        """``DELETE /task/kill``: queued runs and pending retries dropped (Chronos 2.x), launched ones to kill."""
+        with self._lock:
+            if name not in self.jobs:
+                raise UnknownJob(name)
+            return self._clear_runs(name)
+
+    def _clear_runs(self, name: str) -> list[Kill]:
+        kills = []
+        for run in [run for run in self.runs.values() if run.job == name]:
+            if run.active:
+                kills.append((run.task_id, run.agent_id))
+            else:
+                self._drop_run(run)
+        return kills
+
+    def run_now(self, name: str, arguments: str | None = None) -> Run | None:
+        with self._lock:
+            job = self.jobs.get(name)
+            if job is None:
+                raise UnknownJob(name)
+            args = arguments.replace(";", "") if arguments and arguments.strip() else None
+            return self._enqueue(job, int(self.clock() * 1000), 0, args, reason="run now")
+
+    def mark_success(self, name: str) -> bool:
+        """``PUT /job/success``: counts as a success and fires the dependents."""
+        with self._lock:
+            job = self.jobs.get(name)
+            if job is None:
+                return False
+            self._succeeded(job)
+            return True
+
+    def _enqueue(
+        self, job: Job, due_ms: int, attempt: int, arguments: str | None, not_before: float = 0.0, reason: str = ""
+    ) -> Run | None:
+        """Queue a run; a non-concurrent job with a run already queued or running drops the new one (Chronos)."""
+        name = job["name"]
+        if not job.get("concurrent") and any(run.job == name for run in self.runs.values()):
+            log.info("job %s: %s dropped, another run is queued or running (concurrent=false)", name, reason)
+            return None
+        args = arguments if arguments is not None else " ".join(job.get("arguments") or [])
+        tid = task_id(name, due_ms, attempt, args)
+        while tid in self.runs:  # two run-nows in one millisecond of a concurrent job
+            due_ms += 1
+            tid = task_id(name, due_ms, attempt, args)
+        run = Run(tid, name, due_ms, attempt, arguments, next(self._seq), bool(job.get("highPriority")), not_before)
+        self._save_run(run)
+        log.info("job %s: queued %s (%s)", name, tid, reason)
+        self.changed.set()
+        return run
+
+    # --------------------------------------------------------------------------------------------- schedules
+
+    def advance_schedules(self) -> datetime | None:
+        """Launch what is due, skip what is too late, move schedules past now; returns the next wake-up time."""
+        with self._lock:
+            now = self.now()
+            wake: datetime | None = None
+            for name in sorted(self.jobs):
+                job = self.jobs[name]
+                if not is_scheduled(job) or job["disabled"]:
+                    continue
+                try:
+                    schedule = job_schedule(job)
+                    epsilon = job_epsilon(job)
+                except ScheduleError:
+                    log.exception("job %s: unreadable schedule %r", name, job.get("schedule"))
+                    continue
+                result = tick(schedule, now, epsilon)
+                if result is not None:
+                    schedule = result.schedule
+                    updated = {**job, "schedule": str(schedule)}
+                    if schedule.exhausted:
+                        log.info("job %s has exhausted all of its recurrences and has been disabled", name)
+                        updated["disabled"] = True
+                    if result.skipped:
+                        log.info("job %s: skipped %d run(s) older than epsilon", name, result.skipped)
+                    self._save_job(updated)
+                    if result.run is not None:
+                        self._enqueue(updated, int(result.run.timestamp() * 1000), 0, None, reason="scheduled")
+                if not schedule.exhausted and (wake is None or schedule.start < wake):
+                    wake = schedule.start
+            return wake
+
+    # ------------------------------------------------------------------------------------------------ offers
+
+    def match_offers(self, offers: list[dict[str, Any]]) -> tuple[list[tuple[dict[str, Any], list[dict]]], list[str]]:
+        """Pack ready runs (high priority first, then oldest) into offers; returns launches and unused offer ids."""
+        with self._lock:
+            now = self.clock()
+            spaces = [OfferSpace.of(offer) for offer in offers]
+            placed: dict[int, list[dict[str, Any]]] = {}
+            ready = sorted(
+                (run for run in self.runs.values() if run.state == "queued" and run.not_before <= now),
+                key=lambda run: (not run.high_priority, run.seq),
+            )
+            for run in ready:
+                job = self.jobs.get(run.job)
+                if job is None:
+                    self._drop_run(run)
+                    continue
+                ref = parse_task_id(run.task_id)
+                assert ref is not None
+                for index, space in enumerate(spaces):
+                    if not constraints_match(job.get("constraints") or [], space.attributes):
+                        continue
+                    info = task_info(job, run.task_id, ref, run.arguments, space)
+                    if info is None:
+                        continue
+                    placed.setdefault(index, []).append(info)
+                    run.state, run.agent_id, run.launched_at = "launched", offer_agent(space.offer), now
+                    self._save_run(run)
+                    break
+            launches = [(spaces[index].offer, infos) for index, infos in sorted(placed.items())]
+            unused = [space.offer["id"]["value"] for index, space in enumerate(spaces) if index not in placed]
+            return launches, unused
+
+    def launch_failed(self, task_ids: list[str]) -> None:
+        """The ACCEPT call did not go through: the runs go back to the queue."""
+        with self._lock:
+            for tid in task_ids:
+                run = self.runs.get(tid)
+                if run is not None and run.state == "launched":
+                    run.state, run.agent_id, run.launched_at = "queued", None, None
+                    self._save_run(run)
+            self.changed.set()
+
+    # ---------------------------------------------------------------------------------------- status updates
+
+    def on_status(self, status: dict[str, Any]) -> list[Kill]:
+        """Apply a task status; returns tasks to kill (those of jobs that no longer exist)."""
+        tid = (status.get("task_id") or {}).get("value", "")
+        state = status.get("state", "")
+        agent = (status.get("agent_id") or {}).get("value")
+        with self._lock:
+            run = self.runs.get(tid)
+            if run is None:
+                return self._unknown_task(tid, state, agent, status)
+            if agent:
+                run.agent_id = agent
+            if state in ("TASK_STAGING", "TASK_STARTING", "TASK_KILLING"):
+                if run.state == "queued":  # reconciliation found a task we thought was not launched
+                    run.state = "launched"
+                self._save_run(run)
+            elif state == "TASK_RUNNING":
+                if run.state != "running":
+                    run.state = "running"
+                    run.started_at = float(status.get("timestamp") or self.clock())
+                    self._save_run(run)
+            elif state == "TASK_FINISHED":
+                self._finished(run)
+            elif state == "TASK_KILLED":
+                self._drop_run(run)
+                self._record(run, "Fail")
+                log.info("job %s: task %s killed", run.job, tid)
+            elif state in FAILURE_STATES:
+                self._failed(run, status)
+            return []
+
+    def _unknown_task(self, tid: str, state: str, agent: str | None, status: dict[str, Any]) -> list[Kill]:
+        """A task we have no run for: adopt a live one of a known job, kill one of a deleted job."""
+        if not state or is_terminal(state):
+            return []
+        ref = parse_task_id(tid)
+        if ref is None or ref.job not in self.jobs:
+            return [(tid, agent)]
+        run = Run(tid, ref.job, ref.due_ms, ref.attempt, None, next(self._seq), state="launched", agent_id=agent)
+        run.launched_at = self.clock()
+        if state == "TASK_RUNNING":
+            run.state, run.started_at = "running", float(status.get("timestamp") or self.clock())
+        self._save_run(run)
+        return []
+
+    def _finished(self, run: Run) -> None:
+        self._drop_run(run)
+        self._record(run, "Success")
+        job = self.jobs.get(run.job)
+        if job is not None:
+            self._succeeded(job)
+
+    def _succeeded(self, job: Job) -> None:
+        updated = {
+            **job,
+            "successCount": job["successCount"] + 1,
+            "errorsSinceLastSuccess": 0,
+            "lastSuccess": now_iso(self.now()),
+        }
+        self._save_job(updated)
+        self._trigger_children(job["name"])
+
+    def _failed(self, run: Run, status: dict[str, Any]) -> None:
+        self._drop_run(run)
+        self._record(run, "Fail")
+        job = self.jobs.get(run.job)
+        if job is None:
+            return
+        reason = status.get("message") or status.get("reason") or status.get("state")
+        error, success = job.get("lastError") or "", job.get("lastSuccess") or ""
+        recently_fine = not error or (bool(success) and instant(success) >= instant(error))
+        if run.attempt < job["retries"] and recently_fine:
+            delay = self.config.failure_retry
+            log.info("job %s: attempt %d failed (%s), retrying in %.1fs", job["name"], run.attempt, reason, delay)
+            due_ms = int((self.clock() + delay) * 1000)
+            self._enqueue(job, due_ms, run.attempt + 1, run.arguments, self.clock() + delay, reason="retry")
+            return
+        log.warning("job %s failed beyond retries (%s)", job["name"], reason)
+        limit = self.config.disable_after_failures
+        updated = {
+            **job,
+            "errorCount": job["errorCount"] + 1,
+            "errorsSinceLastSuccess": job["errorsSinceLastSuccess"] + 1,
+            "lastError": now_iso(self.now()),
+        }
+        if limit > 0 and job["errorsSinceLastSuccess"] + 1 >= limit:
+            updated["disabled"] = True
+        self._save_job(updated)
+        if job.get("softError"):
+            self._trigger_children(job["name"])
+
+    def _trigger_children(self, name: str) -> None:
+        for child_name in graph.children(self.jobs, name):
+            child = self.jobs[child_name]
+            due, succeeded = graph.record_success(child["parents"], self.deps.get(child_name, set()), name)
+            self._save_deps(child_name, succeeded)
+            if due and not child["disabled"]:
+                self._enqueue(child, int(self.clock() * 1000), 0, None, reason=f"parents done ({name} last)")
+
+
+def offer_agent(offer: dict[str, Any]) -> str | None:
+    return (offer.get("agent_id") or {}).get("value")
