@@ -166,3 +166,8 @@ class Cluster:
     def stop(self) -> None:
         for service in reversed(self.services):
             service.stop()
+        # Tasks of checkpointing frameworks outlive their agent by design (agent recovery): destroy them too.
+        from mesolite.agent.checkpoint import destroy_containers
+
+        for agent in self.agents:
+            destroy_containers(agent.args[agent.args.index("--work_dir") + 1])

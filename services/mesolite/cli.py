@@ -125,11 +125,15 @@ def build_parser() -> argparse.ArgumentParser:
     _agent_isolation_flags(agent)
 
     chronos = sub.add_parser("chronos", help="run Chronos (ISO 8601 and dependency jobs) as a framework")
-    chronos.add_argument("--master", required=True, help="HOST:PORT of the master")
+    chronos.add_argument("--master", required=True, help="HOST:PORT of the master, or zk://hosts/mesos")
     chronos.add_argument("--http_port", type=int, default=4400)
     chronos.add_argument("--http_address", default="127.0.0.1")
     chronos.add_argument("--hostname", help="advertised host (/leader, framework hostname)")
-    chronos.add_argument("--work_dir", required=True, help="where jobs, runs and history are kept")
+    chronos.add_argument("--work_dir", help="where jobs, runs and history are kept (without --zk)")
+    chronos.add_argument("--zk", help="zk://host:port[,host:port...]/path: elect a leader, keep state in ZooKeeper")
+    chronos.add_argument("--zk_hosts", help="Chronos' form of --zk: host:port[,host:port...] (with --zk_path)")
+    chronos.add_argument("--zk_path", default="/chronos/state", help="with --zk_hosts")
+    chronos.add_argument("--zk_timeout", type=float, default=10000.0, help="ZooKeeper session timeout, ms")
     chronos.add_argument("--user", default="root", help="default runAsUser of jobs")
     chronos.add_argument("--mesos_framework_name", default="chronos")
     chronos.add_argument("--mesos_role", default="*")
@@ -160,11 +164,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     marathon = sub.add_parser("marathon", help="run Marathon (long-running apps over the v2 REST API)")
-    marathon.add_argument("--master", required=True, help="HOST:PORT of the master")
+    marathon.add_argument("--master", required=True, help="HOST:PORT of the master, or zk://HOSTS/mesos")
     marathon.add_argument("--http_port", type=int, default=8080)
     marathon.add_argument("--http_address", default="127.0.0.1")
     marathon.add_argument("--hostname", help="advertised host (/v2/leader, framework hostname)")
-    marathon.add_argument("--work_dir", required=True, help="where apps, groups, deployments and tasks are kept")
+    marathon.add_argument("--work_dir", help="where apps, groups, deployments and tasks are kept (without --zk)")
     marathon.add_argument("--framework_name", default="marathon")
     marathon.add_argument("--mesos_user", default=None, help="user tasks run as (default: the current user)")
     marathon.add_argument("--mesos_role", default="*")
@@ -178,7 +182,11 @@ def build_parser() -> argparse.ArgumentParser:
     marathon.add_argument("--event_subscriber", choices=["http_callback"], help="enable /v2/eventSubscriptions")
     marathon.add_argument("--max_running_deployments", type=int, default=100)
     marathon.add_argument("--webui_url")
-    marathon.add_argument("--zk", help="accepted for compatibility; state is kept in --work_dir")
+    marathon.add_argument("--zk", help="zk://HOSTS/marathon: elect a leader among instances, keep state there")
+    marathon.add_argument("--zk_session_timeout", type=float, default=10000.0, help="ms")
+    marathon.add_argument("--zk_timeout", type=float, default=10000.0, help="ms to connect to ZooKeeper")
+    marathon.add_argument("--leader_proxy_connection_timeout", type=float, default=5000.0, help="ms")
+    marathon.add_argument("--leader_proxy_read_timeout", type=float, default=10000.0, help="ms")
     marathon.add_argument("--threads", type=int, default=64, help="HTTP threads (each /v2/events stream holds one)")
 
     up = sub.add_parser("up", help="run the local demo cluster")
@@ -276,12 +284,16 @@ def run_agent(args: argparse.Namespace) -> int:
 
 def run_chronos(args: argparse.Namespace) -> int:
     from mesolite.chronos.api import create_app
-    from mesolite.chronos.config import ChronosConfig
+    from mesolite.chronos.config import ChronosConfig, zk_url
     from mesolite.core.server import serve
 
+    zk = zk_url(args.zk, args.zk_hosts, args.zk_path)
+    if not zk and not args.work_dir:
+        print("mesolite chronos: --work_dir is needed unless the state is in ZooKeeper (--zk)", file=sys.stderr)
+        return 2
     config = ChronosConfig(
         master=args.master,
-        work_dir=args.work_dir,
+        work_dir=args.work_dir or "",
         http_address=args.http_address,
         http_port=args.http_port,
         hostname=args.hostname,
@@ -300,6 +312,8 @@ def run_chronos(args: argparse.Namespace) -> int:
         decline_offer_duration_ms=args.decline_offer_duration,
         job_history_limit=args.job_history_limit,
         webui_url=args.webui_url,
+        zk=zk,
+        zk_timeout_ms=args.zk_timeout,
     )
     serve(lambda: create_app(config), args.http_address, args.http_port, threads=args.threads, log_level=args.log_level)
     return 0
@@ -331,11 +345,15 @@ def run_marathon(args: argparse.Namespace) -> int:
     from mesolite.marathon.api import create_app
     from mesolite.marathon.service import MarathonConfig
 
+    if not args.zk and not args.work_dir:
+        print("mesolite marathon: --work_dir is required without --zk", file=sys.stderr)
+        return 2
     config = MarathonConfig(
         master=args.master,
-        work_dir=args.work_dir,
+        work_dir=args.work_dir or "",
         http_port=args.http_port,
         hostname=args.hostname or args.http_address,
+        http_address=args.http_address,
         framework_name=args.framework_name,
         mesos_user=args.mesos_user or getpass.getuser(),
         mesos_role=args.mesos_role,
@@ -349,6 +367,10 @@ def run_marathon(args: argparse.Namespace) -> int:
         event_subscriber=args.event_subscriber,
         webui_url=args.webui_url,
         zk=args.zk,
+        zk_session_timeout=args.zk_session_timeout / 1000.0,
+        zk_timeout=args.zk_timeout / 1000.0,
+        leader_proxy_connection_timeout=args.leader_proxy_connection_timeout / 1000.0,
+        leader_proxy_read_timeout=args.leader_proxy_read_timeout / 1000.0,
         max_running_deployments=args.max_running_deployments,
     )
     serve(lambda: create_app(config), args.http_address, args.http_port, threads=args.threads, log_level=args.log_level)

@@ -1,5 +1,6 @@
-"""The agent's HTTP API: the master → agent half of the agent protocol, and the endpoints operators and the web
-UI read (``/state`` also as ``/slave(1)/state``, ``/files/*``, ``/monitor/statistics``, ``/health``)."""
+"""The agent's HTTP API: the master → agent half of the agent protocol, the v1 executor API (executor_api.py), and
+the endpoints operators and the web UI read (``/state`` also as ``/slave(1)/state``, ``/files/*``,
+``/monitor/statistics``, ``/health``)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ from typing import Any
 from flask import Flask, Response, request
 
 from mesolite import MESOS_VERSION
-from mesolite.agent import monitor
+from mesolite.agent.containerizer import Container
+from mesolite.agent.executor_api import executor_blueprint
 from mesolite.agent.files import SandboxFiles, files_blueprint
 from mesolite.agent.launcher import TaskRun
 from mesolite.agent.state import Agent, AgentConfig
@@ -26,6 +28,7 @@ def create_app(config: AgentConfig, agent: Agent | None = None) -> Flask:
     agent = agent or Agent(config)
     app.extensions[SERVICE_KEY] = agent
     app.register_blueprint(files_blueprint(lambda: SandboxFiles(config.work_dir, agent.sandbox_paths)))
+    app.register_blueprint(executor_blueprint(agent.executors))
 
     def body() -> dict[str, Any]:
         try:
@@ -90,7 +93,13 @@ def create_app(config: AgentConfig, agent: Agent | None = None) -> Flask:
 
     @app.post("/internal/framework_message")
     def framework_message() -> Response:
-        # Command tasks have no executor to hand a message to; Mesos drops such messages too.
+        data = body()
+        message = data.get("data")
+        if not isinstance(message, str):
+            raise _BadRequest("Expecting 'data'")
+        agent.framework_message(
+            proto.unwrap(data.get("framework_id")) or "", proto.unwrap(data.get("executor_id")) or "", message
+        )
         return Response(status=202)
 
     @app.get("/state")
@@ -109,26 +118,7 @@ def create_app(config: AgentConfig, agent: Agent | None = None) -> Flask:
     @app.get("/monitor/statistics.json")
     @app.get("/slave(1)/monitor/statistics")
     def statistics() -> Response:
-        active, _ = agent.runs()
-        out = []
-        for run in active:
-            if run.pid is None:
-                continue
-            stats = monitor.group_statistics(run.pid)
-            resources = _resources_of(run)
-            stats["cpus_limit"] = resources.scalar("cpus")
-            stats["mem_limit_bytes"] = int(resources.scalar("mem") * 1024 * 1024)
-            stats["disk_limit_bytes"] = int(resources.scalar("disk") * 1024 * 1024)
-            out.append(
-                {
-                    "framework_id": run.framework_id,
-                    "executor_id": run.executor_id,
-                    "executor_name": f"Command Executor (Task: {run.task_id}) (Command: {_command_text(run)})",
-                    "source": run.task_id,
-                    "statistics": stats,
-                }
-            )
-        return json_response(out)
+        return json_response(statistics_json(agent))
 
     @app.get("/metrics/snapshot")
     def metrics() -> Response:
@@ -161,6 +151,67 @@ def _resources_of(run: TaskRun) -> Resources:
         return Resources()
 
 
+def statistics_json(agent: Agent) -> list[dict[str, Any]]:
+    """One entry per executor (a command task is its own executor), from its cgroups, or /proc under posix."""
+    active, _ = agent.runs()
+    out = []
+    for run in active:
+        if run.container is None:
+            continue
+        out.append(
+            _usage(
+                agent,
+                run.container,
+                _resources_of(run),
+                run.framework_id,
+                run.executor_id,
+                f"Command Executor (Task: {run.task_id}) (Command: {_command_text(run)})",
+                run.task_id,
+            )
+        )
+    for executor in agent.executors.all():
+        if executor.container is None or executor.state == "TERMINATED":
+            continue
+        out.append(
+            _usage(
+                agent,
+                executor.container,
+                executor.resources(),
+                executor.framework_id,
+                executor.executor_id,
+                str(executor.info.get("name") or executor.executor_id),
+                str(executor.info.get("source") or executor.executor_id),
+            )
+        )
+    return out
+
+
+def _usage(
+    agent: Agent,
+    container: Container,
+    resources: Resources,
+    framework_id: str,
+    executor_id: str,
+    name: str,
+    source: str,
+) -> dict[str, Any]:
+    stats = agent.containerizer.statistics(container)
+    stats["cpus_limit"] = resources.scalar("cpus")
+    if not stats.get("mem_limit_bytes"):
+        stats["mem_limit_bytes"] = int(resources.scalar("mem") * 1024 * 1024)
+    stats["disk_limit_bytes"] = int(resources.scalar("disk") * 1024 * 1024)
+    stats.setdefault("cpus_user_time_secs", 0.0)
+    stats.setdefault("cpus_system_time_secs", 0.0)
+    stats.setdefault("mem_rss_bytes", 0)
+    return {
+        "framework_id": framework_id,
+        "executor_id": executor_id,
+        "executor_name": name,
+        "source": source,
+        "statistics": stats,
+    }
+
+
 def _command_text(run: TaskRun) -> str:
     command = run.info.get("command") or {}
     return str(command.get("value") or " ".join(command.get("arguments") or []))
@@ -189,10 +240,11 @@ def state_json(agent: Agent) -> dict[str, Any]:
     active, completed = agent.runs()
     frameworks: dict[str, dict[str, Any]] = {}
     completed_frameworks: dict[str, dict[str, Any]] = {}
+    live_executors = [e for e in agent.executors.all() if e.state != "TERMINATED"]
+    live_frameworks = {r.framework_id for r in active} | {e.framework_id for e in live_executors}
     for run in completed + active:
         info = agent.frameworks.get(run.framework_id, {})
-        live = any(r.framework_id == run.framework_id for r in active)
-        target = frameworks if live else completed_frameworks
+        target = frameworks if run.framework_id in live_frameworks else completed_frameworks
         framework = target.setdefault(
             run.framework_id,
             {
@@ -207,24 +259,33 @@ def state_json(agent: Agent) -> dict[str, Any]:
                 "completed_executors": {},
             },
         )
-        executors = framework["executors"] if not run.terminal else framework["completed_executors"]
+        custom = run.executor
+        executor_live = (not run.terminal) if custom is None else custom.state != "TERMINATED"
+        executors = framework["executors"] if executor_live else framework["completed_executors"]
         executor = executors.setdefault(
             (run.executor_id, run.container_id),
             {
                 "id": run.executor_id,
-                "name": f"Command Executor (Task: {run.task_id})",
-                "source": run.task_id,
+                "name": f"Command Executor (Task: {run.task_id})"
+                if custom is None
+                else str(custom.info.get("name") or run.executor_id),
+                "source": run.task_id if custom is None else str(custom.info.get("source") or ""),
                 "container": run.container_id,
                 "directory": run.executor_directory,
-                "resources": Resources().flatten(),
+                "resources": Resources().flatten() if custom is None else _flat(custom.info),
                 "role": run.role,
                 "tasks": [],
                 "queued_tasks": [],
                 "completed_tasks": [],
-                "type": "COMMAND" if run.group is None else "DEFAULT",
+                "type": "COMMAND"
+                if run.group is None and custom is None
+                else "DEFAULT"
+                if custom is None
+                else "CUSTOM",
             },
         )
-        executor["resources"] = _merge_flat(executor["resources"], _resources_of(run).flatten())
+        if not run.terminal:
+            executor["resources"] = _merge_flat(executor["resources"], _resources_of(run).flatten())
         (executor["completed_tasks"] if run.terminal else executor["tasks"]).append(_task_json(agent, run))
     for framework in list(frameworks.values()) + list(completed_frameworks.values()):
         framework["executors"] = list(framework["executors"].values())
@@ -251,10 +312,23 @@ def state_json(agent: Agent) -> dict[str, Any]:
             "work_dir": os.path.abspath(config.work_dir),
             "resources": str(config.resources),
             "attributes": str(config.attributes),
+            "isolation": "cgroups/cpu,cgroups/mem" if agent.isolator.name == "cgroups" else "posix/cpu,posix/mem",
+            "containerizers": ",".join(config.containerizers),
+            "docker_socket": config.docker_socket,
+            "recover": config.recover,
+            "gc_delay": f"{config.gc_delay:g}secs",
+            "executor_registration_timeout": f"{config.executor_registration_timeout:g}secs",
         },
         "frameworks": list(frameworks.values()),
         "completed_frameworks": list(completed_frameworks.values()),
     }
+
+
+def _flat(info: dict[str, Any]) -> dict[str, Any]:
+    try:
+        return Resources.from_v1(info.get("resources") or []).flatten()
+    except ResourceError:
+        return Resources().flatten()
 
 
 def _merge_flat(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:

@@ -1,8 +1,9 @@
-"""Runs command tasks: sandbox, fetch, fork into a process group, wait, kill with a grace period.
+"""Runs command tasks and Docker tasks: sandbox, fetch, container, health checks, kill with a grace period.
 
-This plays the part of Mesos' command executor (src/launcher/executor.cpp) inside the agent: the task's process is
-a session leader, so a kill reaches everything it started (SIGTERM to the group, SIGKILL after the grace period),
-and its exit status becomes the terminal state.
+This plays the part of Mesos' command executor (src/launcher/executor.cpp) and docker executor inside the agent:
+each task gets a container of its own (containerizer.py) whose end becomes the task's terminal state: exit status 0
+is TASK_FINISHED, anything else TASK_FAILED, a memory limitation TASK_FAILED with
+``REASON_CONTAINER_LIMITATION_MEMORY``, and a kill TASK_KILLED (SIGTERM, SIGKILL after the kill policy's grace).
 """
 
 from __future__ import annotations
@@ -10,23 +11,34 @@ from __future__ import annotations
 import logging
 import os
 import pwd
-import signal
 import subprocess
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
-from mesolite.agent.fetcher import FetchError, fetch_all
+from mesolite.agent.containerizer import Container, Containerizer, LaunchError, Termination
+from mesolite.agent.docker_containerizer import DockerError
+from mesolite.agent.fetcher import FetcherCache, FetchError, fetch_all
+from mesolite.agent.health import HealthChecker, HealthCheckSpec
 from mesolite.core import protocol as proto
+from mesolite.core.resources import ResourceError, Resources
+
+if TYPE_CHECKING:
+    from mesolite.agent.executors import ExecutorRun
 
 log = logging.getLogger(__name__)
 
 DEFAULT_KILL_GRACE = 3.0
 
-# Called with (run, state, reason, message) for every state change the task goes through.
-Reporter = Callable[["TaskRun", str, str | None, str | None], None]
+
+class Reporter(Protocol):
+    """How the launcher tells the agent about a task's state changes (each becomes a status update)."""
+
+    def __call__(
+        self, run: TaskRun, state: str, reason: str | None = None, message: str | None = None, **extra: Any
+    ) -> None: ...
 
 
 @dataclass
@@ -34,74 +46,186 @@ class TaskRun:
     framework_id: str
     task_id: str
     executor_id: str
-    container_id: str
+    container_id: str  # the executor's run (sandbox) id, reported in container_status
     info: dict[str, Any]
     role: str
     directory: str
     executor_directory: str
     kill_killing_state: bool = False
     user: str | None = None
+    checkpoint_dir: str | None = None  # meta/.../tasks/<task_id> when the framework checkpoints
     statuses: list[dict[str, Any]] = field(default_factory=list)
     state: str = "TASK_STAGING"
-    process: subprocess.Popen[bytes] | None = None
+    container: Container | None = None
+    executor: ExecutorRun | None = None  # a custom executor runs the task; None: the agent does
     kill_requested: bool = False
     kill_reason: str | None = None
-    started: float = field(default_factory=time.time)
+    kill_message: str | None = None
+    health: HealthChecker | None = None
+    healthy: bool | None = None
+    launched: float = field(default_factory=time.time)
     finished: float | None = None
     group: list[TaskRun] | None = None
+    # Set once the launch has reported TASK_RUNNING (or failed): a task that exits at once must not report its end
+    # before its start.
+    started: threading.Event = field(default_factory=threading.Event, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @property
     def pid(self) -> int | None:
-        return self.process.pid if self.process is not None else None
+        if self.container is not None:
+            return self.container.pid
+        if self.executor is not None and self.executor.container is not None:
+            return self.executor.container.pid
+        return None
 
     @property
     def terminal(self) -> bool:
         return proto.is_terminal(self.state)
 
+    @property
+    def is_docker(self) -> bool:
+        return (self.info.get("container") or {}).get("type") == "DOCKER"
+
+    def resources(self) -> Resources:
+        try:
+            return Resources.from_v1(self.info.get("resources") or [])
+        except ResourceError:
+            return Resources()
+
+    def record(self) -> dict[str, Any]:
+        """task.info in the checkpoint: enough to rebuild this object after an agent restart."""
+        return {
+            "framework_id": self.framework_id,
+            "task_id": self.task_id,
+            "executor_id": self.executor_id,
+            "container_id": self.container_id,
+            "info": self.info,
+            "role": self.role,
+            "directory": self.directory,
+            "executor_directory": self.executor_directory,
+            "kill_killing_state": self.kill_killing_state,
+            "user": self.user,
+            "group": self.group is not None,
+            "custom_executor": self.executor is not None,
+            "launched": self.launched,
+        }
+
 
 class Launcher:
-    def __init__(self, report: Reporter, env: Callable[[TaskRun], dict[str, str]], switch_user: bool = True) -> None:
+    def __init__(
+        self,
+        containerizer: Containerizer,
+        report: Reporter,
+        env: Callable[[TaskRun], dict[str, str]],
+        fetcher_cache: FetcherCache | None = None,
+        switch_user: bool = True,
+    ) -> None:
+        self.containerizer = containerizer
         self._report = report
         self._env = env
+        self._cache = fetcher_cache
         self._switch_user = switch_user
 
     def launch(self, run: TaskRun) -> None:
-        """Everything up to the fork happens on a worker thread, so the agent's handler answers at once."""
+        """Everything up to the running task happens on a worker thread, so the agent's handler answers at once."""
         threading.Thread(target=self._run, args=(run,), name=f"task-{run.task_id}", daemon=True).start()
 
     def _run(self, run: TaskRun) -> None:
         try:
+            self._start(run)
+        finally:
+            run.started.set()
+
+    def _start(self, run: TaskRun) -> None:
+        try:
             os.makedirs(run.directory, exist_ok=True)
-            self._report(run, "TASK_STARTING", None, None)
+            self._report(run, "TASK_STARTING")
             command = run.info.get("command") or {}
             try:
-                fetch_all([u for u in command.get("uris") or [] if isinstance(u, dict)], run.directory)
+                fetch_all([u for u in command.get("uris") or [] if isinstance(u, dict)], run.directory, self._cache)
             except FetchError as exc:
+                self._report(
+                    run,
+                    "TASK_FAILED",
+                    "REASON_FETCHER_FAILED",
+                    f"Failed to fetch all URIs for container '{run.container_id}': {exc}",
+                )
+                return
+            if run.kill_requested:
+                self._report(run, "TASK_KILLED", run.kill_reason, "Task killed before it started")
+                return
+            container = self._container_for(run)
+            container.owner = run
+            try:
+                if run.is_docker:
+                    self._launch_docker(run, container, command)
+                else:
+                    spec = self.command_spec(command, self._env(run), run.directory, run.user)
+                    self.containerizer.launch(container, spec)
+            except (LaunchError, DockerError, OSError, ValueError, KeyError) as exc:
                 self._report(run, "TASK_FAILED", "REASON_CONTAINER_LAUNCH_FAILED", f"Failed to launch container: {exc}")
                 return
             with run._lock:
-                if run.kill_requested:
-                    self._report(run, "TASK_KILLED", run.kill_reason, "Task killed before it started")
-                    return
-                try:
-                    run.process = self._spawn(run, command)
-                except (OSError, ValueError, KeyError) as exc:
-                    self._report(run, "TASK_FAILED", "REASON_CONTAINER_LAUNCH_FAILED", f"Failed to launch: {exc}")
-                    return
-            self._report(run, "TASK_RUNNING", None, None)
-            returncode = run.process.wait()
-            self._finished(run, returncode)
+                run.container = container
+                killed = run.kill_requested
+            self._report(run, "TASK_RUNNING")
+            if killed:
+                self._kill_container(run, None)
+            else:
+                self.start_health_checks(run)
         except Exception as exc:  # noqa: BLE001 - a launch bug must still end in a terminal state
             log.exception("launching task %s failed", run.task_id)
             if not run.terminal:
                 self._report(run, "TASK_FAILED", "REASON_EXECUTOR_TERMINATED", f"Agent error: {exc}")
 
-    def _spawn(self, run: TaskRun, command: dict[str, Any]) -> subprocess.Popen[bytes]:
-        env = self._env(run)
-        for variable in (command.get("environment") or {}).get("variables") or []:
-            if isinstance(variable, dict) and variable.get("type", "VALUE") == "VALUE" and "name" in variable:
-                env[str(variable["name"])] = str(variable.get("value", ""))
+    def _container_for(self, run: TaskRun) -> Container:
+        resources = run.resources()
+        # A command task's container is its executor's run; a task group member gets a nested one of its own.
+        container_id = run.container_id if run.group is None else f"{run.container_id}.{run.task_id}"
+        return Container(
+            id=container_id,
+            kind="docker" if run.is_docker else "command",
+            framework_id=run.framework_id,
+            executor_id=run.executor_id,
+            task_id=run.task_id,
+            directory=run.directory,
+            checkpoint=run.checkpoint_dir is not None,
+            cpus=resources.scalar("cpus"),
+            mem=resources.scalar("mem"),
+        )
+
+    def _launch_docker(self, run: TaskRun, container: Container, command: dict[str, Any]) -> None:
+        docker = self.containerizer.docker
+        if docker is None:
+            raise LaunchError("This agent does not run Docker containers (start it with --containerizers=mesos,docker)")
+        env = {k: v for k, v in self._env(run).items() if k.startswith(("MESOS_", "LIBPROCESS_"))}
+        env.update(_command_env(command))
+        with docker.launches:
+            name = docker.create(
+                container.id,
+                run.info.get("container") or {},
+                command,
+                env,
+                container.cpus,
+                container.mem,
+                run.directory,
+            )
+            container.docker = {"name": name, "socket": docker.socket}
+            spec = {
+                "kind": "docker",
+                "socket": docker.socket,
+                "container": name,
+                "stdout": os.path.join(run.directory, "stdout"),
+                "stderr": os.path.join(run.directory, "stderr"),
+            }
+            self.containerizer.launch(container, spec)
+
+    def command_spec(
+        self, command: dict[str, Any], env: dict[str, str], directory: str, user: str | None
+    ) -> dict[str, Any]:
+        """What the supervisor runs for a CommandInfo (a command task's, or a custom executor's)."""
+        env = {**env, **_command_env(command)}
         value = command.get("value")
         if command.get("shell", True):
             if not isinstance(value, str) or not value:
@@ -113,115 +237,165 @@ class Launcher:
             if not executable:
                 raise ValueError("CommandInfo needs 'value' or 'arguments' when shell is false")
             argv = arguments or [executable]
-        user = command.get("user") or run.user
-        preexec = self._user_switch(user) if user else None
-        stdout = open(os.path.join(run.directory, "stdout"), "ab")  # noqa: SIM115 - handed to the child
-        stderr = open(os.path.join(run.directory, "stderr"), "ab")  # noqa: SIM115
-        try:
-            return subprocess.Popen(
-                argv,
-                executable=executable,
-                cwd=run.directory,
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=stdout,
-                stderr=stderr,
-                start_new_session=True,
-                preexec_fn=preexec,
-                close_fds=True,
-            )
-        finally:
-            stdout.close()
-            stderr.close()
+        return {
+            "kind": "command",
+            "argv": argv,
+            "executable": executable,
+            "env": env,
+            "cwd": directory,
+            "stdout": os.path.join(directory, "stdout"),
+            "stderr": os.path.join(directory, "stderr"),
+            "user": self._user(command.get("user") or user),
+        }
 
-    def _user_switch(self, user: str) -> Callable[[], None] | None:
+    def _user(self, user: str | None) -> dict[str, Any] | None:
         """Run as the task's user when we are root and it differs (Mesos --switch_user, default true)."""
-        if not self._switch_user or os.geteuid() != 0:
+        if not user or not self._switch_user or os.geteuid() != 0:
             return None
         entry = pwd.getpwnam(user)  # KeyError: the user does not exist here -> the task fails to launch
         if entry.pw_uid == 0:
             return None
+        return {"name": entry.pw_name, "uid": entry.pw_uid, "gid": entry.pw_gid}
 
-        def switch() -> None:
-            os.initgroups(entry.pw_name, entry.pw_gid)
-            os.setgid(entry.pw_gid)
-            os.setuid(entry.pw_uid)
+    # ------------------------------------------------------------------ health
 
-        return switch
+    def start_health_checks(self, run: TaskRun) -> None:
+        check = run.info.get("health_check")
+        if not isinstance(check, dict) or run.container is None:
+            return
+        try:
+            spec = HealthCheckSpec.parse(check)
+        except (ValueError, TypeError) as exc:
+            log.warning("task %s: ignoring its health check: %s", run.task_id, exc)
+            return
+        container = run.container
+        host = container.ips[0] if container.docker and container.ips else "127.0.0.1"
 
-    def _finished(self, run: TaskRun, returncode: int) -> None:
-        if run.kill_requested:
-            signame = _signal_name(-returncode) if returncode < 0 else None
-            message = (
-                f"Command terminated with signal {signame}" if signame else f"Command exited with status {returncode}"
+        def changed(healthy: bool, detail: str) -> None:
+            run.healthy = healthy
+            self._report(
+                run,
+                "TASK_RUNNING",
+                "REASON_TASK_HEALTH_CHECK_STATUS_UPDATED",
+                None if healthy else f"{spec.describe()} failed: {detail}",
+                healthy=healthy,
             )
-            self._report(run, "TASK_KILLED", run.kill_reason, message)
-        elif returncode == 0:
-            self._report(run, "TASK_FINISHED", None, "Command exited with status 0")
-        elif returncode < 0:
+
+        def failed(message: str) -> None:
+            run.kill_message = f"Task killed: {message}"
+            self.kill(run, None)
+
+        run.health = HealthChecker(
+            spec, host, lambda cmd, timeout: self._check_command(run, cmd, timeout), changed, failed
+        )
+        run.health.start(run.task_id)
+
+    def _check_command(self, run: TaskRun, command: dict[str, Any], timeout: float) -> tuple[bool, str]:
+        """COMMAND checks run where the task runs: in its sandbox with its environment, or inside its container."""
+        container = run.container
+        if container is not None and container.docker and self.containerizer.docker is not None:
+            argv = ["/bin/sh", "-c", str(command["value"])] if command.get("shell", True) else command.get("arguments")
+            result: list[Any] = []
+            client = self.containerizer.docker.client()
+            worker = threading.Thread(
+                target=lambda: result.append(client.containers.get(container.docker["name"]).exec_run(argv)),
+                daemon=True,
+            )
+            worker.start()
+            worker.join(timeout)
+            if not result:
+                return False, f"command timed out after {timeout} s"
+            return result[0].exit_code == 0, f"command exited with status {result[0].exit_code}"
+        spec = self.command_spec(command, self._env(run), run.directory, run.user)
+        try:
+            process = subprocess.Popen(
+                spec["argv"],
+                executable=spec["executable"],
+                cwd=spec["cwd"],
+                env=spec["env"],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+        except OSError as exc:
+            return False, f"command could not start: {exc}"
+        try:
+            code = process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, 9)
+            process.wait()
+            return False, f"command timed out after {timeout} s"
+        return code == 0, f"command exited with status {code}"
+
+    # ------------------------------------------------------------------ ends and kills
+
+    def finished(self, run: TaskRun, termination: Termination) -> None:
+        """The task's container ended: its terminal update."""
+        run.started.wait(60)
+        if run.health is not None:
+            run.health.stop()
+        extra: dict[str, Any] = {"healthy": False} if run.healthy is False else {}
+        if termination.oom:
+            mem = run.resources().scalar("mem")
+            used = f"{termination.max_memory_bytes / 1024 / 1024:.0f}MB" if termination.max_memory_bytes else "?"
             self._report(
                 run,
                 "TASK_FAILED",
-                "REASON_COMMAND_EXECUTOR_FAILED",
-                f"Command terminated with signal {_signal_name(-returncode)}",
+                "REASON_CONTAINER_LIMITATION_MEMORY",
+                f"Memory limit exceeded: Requested: {mem:.0f}MB Maximum Used: {used}",
+                **extra,
             )
+        elif run.kill_requested:
+            message = termination.describe()
+            if run.kill_message:
+                message = f"{run.kill_message} ({message})"
+            self._report(run, "TASK_KILLED", run.kill_reason, message, **extra)
+        elif termination.succeeded:
+            self._report(run, "TASK_FINISHED", None, termination.describe(), **extra)
+        elif termination.error:
+            self._report(run, "TASK_FAILED", "REASON_EXECUTOR_TERMINATED", termination.error, **extra)
         else:
-            self._report(
-                run,
-                "TASK_FAILED",
-                "REASON_COMMAND_EXECUTOR_FAILED",
-                f"Command exited with status {returncode}",
-            )
+            self._report(run, "TASK_FAILED", "REASON_COMMAND_EXECUTOR_FAILED", termination.describe(), **extra)
 
     def kill(self, run: TaskRun, grace: float | None = None, reason: str | None = None) -> None:
-        """SIGTERM the task's whole process group now, SIGKILL it after the grace period."""
         with run._lock:
             if run.terminal or run.kill_requested:
                 return
             run.kill_requested = True
             run.kill_reason = reason
-            process = run.process
-        if process is None:
-            return  # not forked yet: _run sees kill_requested and reports TASK_KILLED
+            container = run.container
+        if container is None:
+            return  # not running yet: _run sees kill_requested and reports TASK_KILLED
+        self._kill_container(run, grace)
+
+    def _kill_container(self, run: TaskRun, grace: float | None) -> None:
+        if run.health is not None:
+            run.health.stop()
         if run.kill_killing_state:
-            self._report(run, "TASK_KILLING", reason, None)
-        _signal_group(process, signal.SIGTERM)
-        grace = DEFAULT_KILL_GRACE if grace is None else grace
-
-        def escalate() -> None:
-            deadline = time.monotonic() + grace
-            while time.monotonic() < deadline:
-                if process.poll() is not None:
-                    break
-                time.sleep(0.05)
-            # The leader may be gone while children it left behind in the group still run.
-            _signal_group(process, signal.SIGKILL)
-
-        threading.Thread(target=escalate, name=f"kill-{run.task_id}", daemon=True).start()
+            self._report(run, "TASK_KILLING", run.kill_reason)
+        if grace is None:
+            grace = kill_grace_of(run.info.get("kill_policy"))
+        assert run.container is not None
+        self.containerizer.kill(run.container, DEFAULT_KILL_GRACE if grace is None else grace)
 
     def destroy(self, run: TaskRun) -> None:
-        """SIGKILL the task's process group at once (the agent is going away)."""
+        """Kill at once (the agent is going away, or recovery found a task it must not keep)."""
         with run._lock:
             run.kill_requested = True
-            process = run.process
-        if process is not None:
-            _signal_group(process, signal.SIGKILL)
+            container = run.container
+        if run.health is not None:
+            run.health.stop()
+        if container is not None:
+            self.containerizer.destroy(container)
 
 
-def _signal_group(process: subprocess.Popen[bytes], sig: signal.Signals) -> None:
-    try:
-        os.killpg(process.pid, sig)
-    except ProcessLookupError:
-        pass
-    except PermissionError:
-        log.warning("not permitted to signal process group %s", process.pid)
-
-
-def _signal_name(number: int) -> str:
-    try:
-        return signal.strsignal(number) or f"signal {number}"
-    except ValueError:
-        return f"signal {number}"
+def _command_env(command: dict[str, Any]) -> dict[str, str]:
+    env = {}
+    for variable in (command.get("environment") or {}).get("variables") or []:
+        if isinstance(variable, dict) and variable.get("type", "VALUE") == "VALUE" and "name" in variable:
+            env[str(variable["name"])] = str(variable.get("value", ""))
+    return env
 
 
 def kill_grace_of(policy: Any) -> float | None:

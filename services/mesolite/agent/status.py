@@ -24,6 +24,8 @@ RETRY_MAX = 600.0
 # (framework_id, status) -> None when sent (acknowledgement will follow), True when the master settled it itself,
 # raises when it could not be delivered.
 Sender = Callable[[str, dict[str, Any]], bool]
+# (framework_id, task_id, uuid, updates still pending on the stream): an update left the stream for good.
+Acknowledged = Callable[[str, str, str, int], None]
 
 
 @dataclass
@@ -35,8 +37,15 @@ class _Stream:
 
 
 class StatusUpdateManager:
-    def __init__(self, send: Sender, retry_min: float = RETRY_MIN, retry_max: float = RETRY_MAX) -> None:
+    def __init__(
+        self,
+        send: Sender,
+        retry_min: float = RETRY_MIN,
+        retry_max: float = RETRY_MAX,
+        on_acknowledged: Acknowledged | None = None,
+    ) -> None:
         self._send = send
+        self._on_acknowledged = on_acknowledged
         self._retry_min = retry_min
         self._retry_max = retry_max
         self._streams: dict[tuple[str, str], _Stream] = {}
@@ -83,8 +92,10 @@ class StatusUpdateManager:
             stream = self._streams.get((framework_id, task_id))
             if stream is None or not stream.pending or stream.pending[0].get("uuid") != status_uuid:
                 return False
-            self._advance(framework_id, task_id, stream)
+            remaining = self._advance(framework_id, task_id, stream)
         self._wake.set()
+        if self._on_acknowledged is not None:
+            self._on_acknowledged(framework_id, task_id, status_uuid, remaining)
         return True
 
     def unacknowledged(self, framework_id: str, task_id: str) -> list[dict[str, Any]]:
@@ -97,12 +108,13 @@ class StatusUpdateManager:
             for key in [k for k in self._streams if k[0] == framework_id]:
                 del self._streams[key]
 
-    def _advance(self, framework_id: str, task_id: str, stream: _Stream) -> None:
+    def _advance(self, framework_id: str, task_id: str, stream: _Stream) -> int:
         stream.pending.popleft()
         stream.next_send = 0.0
         stream.backoff = self._retry_min
         if not stream.pending:
             del self._streams[(framework_id, task_id)]
+        return len(stream.pending)
 
     def _loop(self) -> None:
         while not self._stop.is_set():
@@ -127,7 +139,10 @@ class StatusUpdateManager:
                     log.info("status update for task %s not delivered yet: %s", key[1], exc)
                     continue
                 if settled:
+                    remaining = None
                     with self._lock:
                         if stream.pending and stream.pending[0] is status:
-                            self._advance(key[0], key[1], stream)
+                            remaining = self._advance(key[0], key[1], stream)
                     self._wake.set()
+                    if remaining is not None and self._on_acknowledged is not None:
+                        self._on_acknowledged(key[0], key[1], str(status.get("uuid")), remaining)
