@@ -49,6 +49,14 @@ class Termination:
     def succeeded(self) -> bool:
         return self.error is None and not self.oom and (self.returncode == 0 or self.exit_code == 0)
 
+    def wait_status(self) -> int | None:
+        """The raw wait(2) status Mesos reports in FAILURE events: exit code << 8, or the terminating signal."""
+        if self.exit_code is not None:
+            return self.exit_code << 8
+        if self.returncode is None:
+            return None
+        return -self.returncode if self.returncode < 0 else self.returncode << 8
+
     def describe(self) -> str:
         if self.error:
             return self.error

@@ -393,6 +393,7 @@ class ExecutorManager:
         with self._lock:
             if self.executors.get(executor.key) is executor:
                 del self.executors[executor.key]
+        self.agent.executor_exited(executor.key[0], executor.key[1], termination.wait_status())
 
     def _fail_tasks(self, executor: ExecutorRun, reason: str, message: str) -> None:
         with executor.lock:

@@ -283,6 +283,29 @@ class Agent:
         except requests.RequestException as exc:  # framework messages are best effort in Mesos too
             log.info("dropping a message of executor %s: %s", executor_id, exc)
 
+    def executor_exited(self, framework_id: str, executor_id: str, status: int | None) -> None:
+        """Tell the master a custom executor ended (its resources free, the scheduler's ``executorLost``)."""
+        body: dict[str, Any] = {
+            "framework_id": proto.wrap(framework_id),
+            "agent_id": proto.wrap(self.id or ""),
+            "executor_id": proto.wrap(executor_id),
+        }
+        if status is not None:
+            body["status"] = status
+
+        def send() -> None:
+            for attempt in range(3):
+                try:
+                    self._session.post(
+                        f"{self.config.master_url}/master/internal/executor_exited", json=body, timeout=10
+                    )
+                    return
+                except requests.RequestException as exc:
+                    log.info("executor exit of %s not delivered (%s), attempt %d", executor_id, exc, attempt + 1)
+                    time.sleep(1 + attempt)
+
+        threading.Thread(target=send, name="executor-exited", daemon=True).start()
+
     # ------------------------------------------------------------------ tasks
 
     def launch(self, message: dict[str, Any]) -> None:

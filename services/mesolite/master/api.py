@@ -441,6 +441,11 @@ def _agent_protocol(app: Flask, master: Master) -> None:
         settled = master.agent_status_update(body())
         return json_response({"acknowledged": settled}, 202)
 
+    @app.post("/master/internal/executor_exited")
+    def executor_exited() -> Response:
+        master.agent_executor_exited(body())
+        return Response(status=202)
+
     @app.post("/master/internal/message")
     def message() -> Response:
         master.agent_executor_message(body())

@@ -126,6 +126,7 @@ class Agent:
     offers: set[str] = field(default_factory=set)
     unreachable_time: float | None = None
     persisted: dict[str, Any] | None = None  # the registry entry as last written or read
+    custom_executors: set[tuple[str, str]] = field(default_factory=set)
     _used: Resources | None = field(default=None, repr=False)
 
     @property
@@ -568,6 +569,30 @@ class Master:
                 }
             )
 
+    def agent_executor_exited(self, body: dict[str, Any]) -> None:
+        """A custom executor's process ended: its resources return, and its framework gets the FAILURE event that
+        schedulers turn into ``executorLost``."""
+        framework_id = proto.unwrap(body.get("framework_id"))
+        agent_id = proto.unwrap(body.get("agent_id"))
+        executor_id = proto.unwrap(body.get("executor_id"))
+        if not framework_id or not agent_id or not executor_id:
+            raise CallError(400, "Expecting 'framework_id', 'agent_id' and 'executor_id'")
+        with self._lock:
+            agent = self.agents.get(agent_id)
+            if agent is not None:
+                key = (framework_id, executor_id)
+                agent.executors.pop(key, None)
+                agent.custom_executors.discard(key)
+                agent.changed()
+                self._wake.set()
+            framework = self.frameworks.get(framework_id)
+            if framework is None:
+                return
+            failure: dict[str, Any] = {"agent_id": proto.wrap(agent_id), "executor_id": proto.wrap(executor_id)}
+            if isinstance(body.get("status"), int):
+                failure["status"] = body["status"]
+            framework.send({"type": "FAILURE", "failure": failure})
+
     def _apply_status(self, task: Task, status: dict[str, Any]) -> None:
         task.state = str(status.get("state", task.state))
         task.last_status = status
@@ -584,8 +609,15 @@ class Master:
             agent.tasks.pop((task.framework_id, task.id), None)
             agent.changed()
             executor_key = (task.framework_id, task.executor_id)
-            if executor_key in agent.executors and not any(
-                t.executor_id == task.executor_id and t.framework_id == task.framework_id for t in agent.tasks.values()
+            # A task group's executor ends with its last task; a custom executor runs on until it exits
+            # (executor_exited), so its resources stay allocated until then.
+            if (
+                executor_key in agent.executors
+                and executor_key not in agent.custom_executors
+                and not any(
+                    t.executor_id == task.executor_id and t.framework_id == task.framework_id
+                    for t in agent.tasks.values()
+                )
             ):
                 del agent.executors[executor_key]
         self._wake.set()
@@ -703,16 +735,19 @@ class Master:
         log.info("removing framework %s: %s", framework.id, reason)
         for offer_id in list(framework.offers):
             self._remove_offer(offer_id)
-        agents = {task.agent_id for task in framework.tasks.values()}
         for task in list(framework.tasks.values()):
             self._release_task(task)
             if not proto.is_terminal(task.state):
                 task.state = "TASK_KILLED"
             framework.completed_tasks.append(task)
         framework.tasks.clear()
-        for agent_id in agents:
-            agent = self.agents.get(agent_id)
-            if agent is not None and agent.state == "ACTIVE":
+        # Every active agent hears of it, as in Mesos: an executor whose tasks have all ended still runs somewhere.
+        for agent in self.agents.values():
+            for key in [k for k in agent.executors if k[0] == framework.id]:
+                del agent.executors[key]
+                agent.custom_executors.discard(key)
+                agent.changed()
+            if agent.state == "ACTIVE":
                 self.link.send(
                     agent.endpoint, "/internal/shutdown_framework", {"framework_id": proto.wrap(framework.id)}
                 )
@@ -839,6 +874,8 @@ class Master:
         agent.tasks[(framework.id, task_id)] = task
         if executor_resources:
             agent.executors[(framework.id, executor_id)] = executor_resources
+            if group_executor is None:
+                agent.custom_executors.add((framework.id, executor_id))
         agent.changed()
         message = {
             "framework_info": framework.info,

@@ -42,6 +42,7 @@ class EchoScheduler(pymesos.Scheduler):
     def __init__(self) -> None:
         self.updates: list[dict[str, Any]] = []
         self.messages: list[tuple[str, str, bytes]] = []
+        self.lost_executors: list[tuple[str, str, int]] = []
         self.launched = False
         self.pinged = False
         self.lock = threading.Lock()
@@ -80,6 +81,9 @@ class EchoScheduler(pymesos.Scheduler):
         self.messages.append((executor_id["value"], agent_id["value"], pymesos.decode_data(message)))
         driver.killTask({"value": "killable"})
 
+    def executorLost(self, driver: Any, executor_id: Any, agent_id: Any, status: int) -> None:  # noqa: N802
+        self.lost_executors.append((executor_id["value"], agent_id["value"], status))
+
     def states(self, task_id: str) -> list[str]:
         return [u["state"] for u in self.updates if u["task_id"]["value"] == task_id]
 
@@ -105,6 +109,9 @@ def test_pymesos_scheduler_and_executor_share_an_executor_exchange_messages_and_
         assert os.path.exists(f"/proc/{executor_pid}")
         statistics = agent.get("/monitor/statistics").json()
         assert [s["executor_id"] for s in statistics] == ["echo-executor"]
+        # Both tasks ended but the executor still runs: the master still counts its resources.
+        used = master.get("/master/slaves").json()["slaves"][0]["used_resources"]
+        assert (used["cpus"], used["mem"]) == (0.1, 64.0)
         # The scheduler's SHUTDOWN call reaches the executor (SHUTDOWN event): pymesos' driver exits.
         shutdown = {
             "type": "SHUTDOWN",
@@ -119,6 +126,14 @@ def test_pymesos_scheduler_and_executor_share_an_executor_exchange_messages_and_
         )
         assert answer.status_code == 202
         wait_until(lambda: not os.path.exists(f"/proc/{executor_pid}"), timeout=20, what="the executor to exit")
+        # Its exit frees its resources and reaches the scheduler as executorLost (a FAILURE with executor_id).
+        wait_until(lambda: scheduler.lost_executors, timeout=20, what="executorLost")
+        [(lost_id, lost_agent, status)] = scheduler.lost_executors
+        assert (lost_id, lost_agent) == ("echo-executor", running.agent_id(agent)) and isinstance(status, int)
+        wait_until(
+            lambda: master.get("/master/slaves").json()["slaves"][0]["used_resources"]["cpus"] == 0.0,
+            what="the executor's resources to return",
+        )
         wait_until(lambda: agent.get("/state").json()["completed_frameworks"], what="the executor to be completed")
     finally:
         driver.stop()
