@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import getpass
+import os
 import signal
 import threading
 
@@ -148,3 +149,83 @@ def test_scheduler_client_follows_redirects_and_zookeeper(cluster: Cluster, zook
     finally:
         via_follower.close()
         via_zookeeper.close()
+
+
+def test_leader_kill_keeps_tasks_running_agents_and_frameworks_come_back(
+    cluster: Cluster, zookeeper: ZooKeeper
+) -> None:
+    """kill -9 the leading master while a pymesos framework runs a task on an agent that follows ZooKeeper."""
+    pymesos = pytest.importorskip("pymesos")
+    from addict import Dict
+
+    masters = start_masters(cluster, zookeeper, 2)
+    leader = wait_until(lambda: leading(masters), what="a leader")
+    follower = next(m for m in masters if m is not leader)
+    cluster.master = leader  # the agent fixture registers through ZooKeeper; agent_id() reads this master
+    agent = cluster.start_agent("--master", zookeeper.url("mesos"))
+    agent_id = cluster.agent_id(agent)
+
+    class Runner(pymesos.Scheduler):
+        def __init__(self) -> None:
+            self.updates: list[dict] = []
+            self.launched = False
+            self.came_back = threading.Event()
+
+        def resourceOffers(self, driver, offers) -> None:  # noqa: ANN001, N802
+            for offer in offers:
+                if self.launched:
+                    driver.declineOffer(offer.id, {"refuse_seconds": 3600})
+                    continue
+                self.launched = True
+                launch = Dict(
+                    task_id={"value": "survivor"},
+                    agent_id=offer.agent_id,
+                    name="survivor",
+                    command={"value": "sleep 1000"},
+                    resources=[
+                        {"name": "cpus", "type": "SCALAR", "scalar": {"value": 0.1}},
+                        {"name": "mem", "type": "SCALAR", "scalar": {"value": 32}},
+                    ],
+                )
+                driver.launchTasks(offer.id, [launch])
+
+        def reregistered(self, driver, master_info) -> None:  # noqa: ANN001
+            self.came_back.set()
+
+        def statusUpdate(self, driver, update) -> None:  # noqa: ANN001, N802
+            self.updates.append(dict(update))
+
+    runner = Runner()
+    framework = Dict(user=getpass.getuser(), name="ha-runner", failover_timeout=600.0, checkpoint=True)
+    driver = pymesos.MesosSchedulerDriver(runner, framework, zookeeper.url("mesos"), use_addict=True)
+    driver.start()
+    try:
+        wait_until(lambda: any(u["state"] == "TASK_RUNNING" for u in runner.updates), timeout=30, what="RUNNING")
+        pid = agent.get("/state").json()["frameworks"][0]["executors"][0]["tasks"][0]["statuses"][-1][
+            "container_status"
+        ]["executor_pid"]
+
+        leader.stop(signal.SIGKILL)
+        wait_until(lambda: leading([follower]), timeout=40, what="the follower to take over")
+        wait_until(
+            lambda: follower.get("/master/state").json()["activated_slaves"] == 1,
+            timeout=40,
+            what="the agent to re-register with the new leader",
+        )
+        assert follower.get("/master/slaves").json()["slaves"][0]["id"] == agent_id
+        assert runner.came_back.wait(40), "the framework did not re-register"
+        driver.reconcileTasks([{"task_id": {"value": "survivor"}}])
+        wait_until(lambda: any(u.get("reason") == "REASON_RECONCILIATION" for u in runner.updates), timeout=20)
+        answer = next(u for u in runner.updates if u.get("reason") == "REASON_RECONCILIATION")
+        assert answer["state"] == "TASK_RUNNING"
+        # Nothing was killed or relaunched: the same process runs, and no terminal update was ever sent.
+        assert os.path.exists(f"/proc/{pid}")
+        assert [u["state"] for u in runner.updates if u.get("reason") != "REASON_RECONCILIATION"].count(
+            "TASK_RUNNING"
+        ) == 1
+        assert not [u for u in runner.updates if u["state"] in ("TASK_LOST", "TASK_KILLED", "TASK_FAILED")]
+        frameworks = follower.get("/master/frameworks").json()["frameworks"]
+        assert [(f["name"], [t["id"] for t in f["tasks"]]) for f in frameworks] == [("ha-runner", ["survivor"])]
+    finally:
+        driver.stop()
+        driver.join()

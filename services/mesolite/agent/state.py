@@ -32,6 +32,7 @@ from mesolite.agent.status import StatusUpdateManager
 from mesolite.core import protocol as proto
 from mesolite.core.attributes import Attributes
 from mesolite.core.resources import ResourceError, Resources
+from mesolite.core.scheduler_client import MasterLocator, SchedulerError
 
 log = logging.getLogger(__name__)
 
@@ -70,13 +71,6 @@ class AgentConfig:
     def advertised_hostname(self) -> str:
         return self.hostname or self.ip
 
-    @property
-    def master_url(self) -> str:
-        master = self.master
-        if master.startswith(("http://", "https://")):
-            return master.rstrip("/")
-        return f"http://{master}".rstrip("/")
-
 
 class Agent:
     def __init__(self, config: AgentConfig) -> None:
@@ -91,6 +85,7 @@ class Agent:
         self._stop = threading.Event()
         self._registered = threading.Event()
         self._session = requests.Session()
+        self._locator: MasterLocator | None = None
         self._heartbeat_interval = 15.0
         self.checkpoint = Checkpoint(config.work_dir)
         self.isolator = create_isolator(config.isolation, config.cgroups_root, config.cgroups_enable_cfs)
@@ -120,6 +115,8 @@ class Agent:
 
     def start(self) -> None:
         os.makedirs(self.config.work_dir, exist_ok=True)
+        # Built here, in the serving process: a zk:// master means a ZooKeeper session, which must not be forked.
+        self._locator = MasterLocator(self.config.master)
         if self.isolator.name == "posix":
             log.warning("isolation is posix/cpu,posix/mem: resource limits are accounted, not enforced")
         else:
@@ -157,6 +154,8 @@ class Agent:
         self.gc.stop()
         if self._thread is not None:
             self._thread.join(timeout=5)
+        if self._locator is not None:
+            self._locator.close()
 
     @property
     def pid(self) -> str:
@@ -196,7 +195,7 @@ class Agent:
                 return
             try:
                 response = self._session.post(
-                    f"{self.config.master_url}/master/internal/heartbeat",
+                    f"{self.master_url()}/master/internal/heartbeat",
                     json={"agent_id": proto.wrap(self.id or "")},
                     timeout=10,
                 )
@@ -223,7 +222,7 @@ class Agent:
                 "frameworks": list(self.frameworks.values()),
                 "tasks": [self._task_report(run) for run in self.tasks.values()],
             }
-        response = self._session.post(f"{self.config.master_url}/master/internal/register", json=body, timeout=10)
+        response = self._session.post(f"{self.master_url()}/master/internal/register", json=body, timeout=10)
         if response.status_code != 200:
             raise RuntimeError(f"master answered {response.status_code}: {response.text[:200]}")
         answer = response.json()
@@ -252,7 +251,7 @@ class Agent:
 
     def _send_update(self, framework_id: str, status: dict[str, Any]) -> bool:
         response = self._session.post(
-            f"{self.config.master_url}/master/internal/status",
+            f"{self.master_url()}/master/internal/status",
             json={
                 "framework_id": proto.wrap(framework_id),
                 "agent_id": proto.wrap(self.id or ""),
@@ -271,7 +270,7 @@ class Agent:
         """Executor → scheduler: through the master, which relays it as a MESSAGE event."""
         try:
             self._session.post(
-                f"{self.config.master_url}/master/internal/message",
+                f"{self.master_url()}/master/internal/message",
                 json={
                     "framework_id": proto.wrap(framework_id),
                     "agent_id": proto.wrap(self.id or ""),
@@ -296,15 +295,23 @@ class Agent:
         def send() -> None:
             for attempt in range(3):
                 try:
-                    self._session.post(
-                        f"{self.config.master_url}/master/internal/executor_exited", json=body, timeout=10
-                    )
+                    self._session.post(f"{self.master_url()}/master/internal/executor_exited", json=body, timeout=10)
                     return
                 except requests.RequestException as exc:
                     log.info("executor exit of %s not delivered (%s), attempt %d", executor_id, exc, attempt + 1)
                     time.sleep(1 + attempt)
 
         threading.Thread(target=send, name="executor-exited", daemon=True).start()
+
+    def master_url(self) -> str:
+        """The leading master: fixed by ``--master host:port``, or followed in ZooKeeper with ``--master zk://``.
+        No known leader reads as a connection failure, which every caller already retries."""
+        if self._locator is None:
+            self._locator = MasterLocator(self.config.master)
+        try:
+            return self._locator.url()
+        except SchedulerError as exc:
+            raise requests.ConnectionError(exc.message) from None
 
     # ------------------------------------------------------------------ tasks
 
