@@ -9,6 +9,9 @@ TASK_RUNNING. Reported:
 * first RUNNING: SUBSCRIBE sent -> the first TASK_RUNNING;
 * launch latency per task: ACCEPT sent -> its TASK_RUNNING (p50, p99, max).
 
+Also printed: the CPU seconds the master, the agents, the task-side processes (tasks and any per-task helper the
+agent starts, such as its supervisor) and the benchmark itself used, and the memory (PSS) of the task-side processes.
+
 Then the framework is torn down (TEARDOWN call), which makes the agents kill every task; the benchmark checks that
 none of its processes survive (killing any leftovers itself), and stops the cluster.
 
@@ -28,6 +31,7 @@ import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -62,63 +66,92 @@ def _task_info(task_id: str, agent_id: dict[str, str], cpus: float, mem: float) 
     }
 
 
-def _our_pids(framework_id: str | None) -> list[int]:
-    """Processes started for our framework: the agents put MESOS_FRAMEWORK_ID in every task's environment."""
-    if not framework_id:
-        return []
-    marker = f"MESOS_FRAMEWORK_ID={framework_id}".encode()
-    pids = []
-    for name in os.listdir("/proc"):
-        if not name.isdigit():
-            continue
-        try:
-            with open(f"/proc/{name}/environ", "rb") as handle:
-                if marker in handle.read().split(b"\0"):
-                    pids.append(int(name))
-        except OSError:
-            continue  # gone meanwhile, or not ours to read
-    return pids
+@dataclass
+class _Process:
+    pid: int
+    pgrp: int
+    cpu: float  # user + system seconds so far
+    task: bool  # a task of our framework (MESOS_FRAMEWORK_ID=<ours> in its environment)
+    in_run: bool  # its command line names this run's temporary directory (services, per-task supervisors)
 
 
-def _wait_gone(framework_id: str | None, timeout: float) -> list[int]:
-    deadline = time.monotonic() + timeout
-    while True:
-        pids = _our_pids(framework_id)
-        if not pids or time.monotonic() > deadline:
-            return pids
-        time.sleep(0.2)
-
-
-def _cpu_seconds_by_group() -> dict[int, float]:
-    """User + system CPU seconds of every live process, summed per process group (from /proc/<pid>/stat)."""
+def _processes(base: str, framework_id: str | None) -> list[_Process]:
+    """Every live process that belongs to this run, from /proc."""
     ticks = os.sysconf("SC_CLK_TCK")
-    totals: dict[int, float] = {}
+    marker = f"MESOS_FRAMEWORK_ID={framework_id}".encode() if framework_id else None
+    needle = base.encode()
+    found = []
     for name in os.listdir("/proc"):
         if not name.isdigit():
             continue
         try:
+            with open(f"/proc/{name}/cmdline", "rb") as handle:
+                in_run = needle in handle.read()
+            task = False
+            if marker is not None and not in_run:
+                with open(f"/proc/{name}/environ", "rb") as handle:
+                    task = marker in handle.read().split(b"\0")
+            if not (in_run or task):
+                continue
             with open(f"/proc/{name}/stat") as handle:
                 fields = handle.read().rsplit(")", 1)[1].split()
         except OSError:
-            continue
+            continue  # gone meanwhile, or not ours to read
         # After the command: state, ppid, pgrp, ..., utime (14th field overall), stime (15th).
-        pgrp, utime, stime = int(fields[2]), int(fields[11]), int(fields[12])
-        totals[pgrp] = totals.get(pgrp, 0.0) + (utime + stime) / ticks
-    return totals
+        cpu = (int(fields[11]) + int(fields[12])) / ticks
+        found.append(_Process(int(name), int(fields[2]), cpu, task, in_run))
+    return found
 
 
-def _cpu_usage(cluster: Cluster) -> dict[str, float]:
-    """CPU seconds so far of the master, of all agents together and of this benchmark process (its threads)."""
-    groups = _cpu_seconds_by_group()
-    usage = {"master": 0.0, "agents": 0.0}
-    for service in cluster.services:
-        if service.process is not None:
-            # Each service runs in its own session (gunicorn arbiter + worker); task processes have their own.
-            key = "master" if service is cluster.master else "agents"
-            usage[key] += groups.get(service.process.pid, 0.0)
+def _service_groups(cluster: Cluster) -> dict[int, str]:
+    """Process group -> "master" or "agents": each service runs in its own session (gunicorn arbiter + worker)."""
+    return {
+        service.process.pid: "master" if service is cluster.master else "agents"
+        for service in cluster.services
+        if service.process is not None and service.process.poll() is None
+    }
+
+
+def _container_side(cluster: Cluster, base: str, framework_id: str | None) -> list[_Process]:
+    """What the agents started for the tasks: the tasks themselves and any per-task helper (supervisor) process."""
+    services = _service_groups(cluster)
+    return [p for p in _processes(base, framework_id) if p.pgrp not in services]
+
+
+def _wait_gone(cluster: Cluster, base: str, framework_id: str | None, timeout: float) -> list[_Process]:
+    deadline = time.monotonic() + timeout
+    while True:
+        left = _container_side(cluster, base, framework_id)
+        if not left or time.monotonic() > deadline:
+            return left
+        time.sleep(0.2)
+
+
+def _cpu_usage(cluster: Cluster, base: str, framework_id: str | None) -> dict[str, float]:
+    """CPU seconds so far of the master, of all agents together, of the live task-side processes, and of this
+    benchmark process (its threads)."""
+    services = _service_groups(cluster)
+    usage = {"master": 0.0, "agents": 0.0, "task side": 0.0}
+    for process in _processes(base, framework_id):
+        usage[services.get(process.pgrp, "task side")] += process.cpu
     own = os.times()
     usage["bench"] = own.user + own.system
     return usage
+
+
+def _pss_mb(pids: list[int]) -> float:
+    """Proportional set size of these processes together (shared pages split between their users), in MB."""
+    total_kb = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/smaps_rollup") as handle:
+                for line in handle:
+                    if line.startswith("Pss:"):
+                        total_kb += int(line.split()[1])
+                        break
+        except OSError:
+            continue
+    return total_kb / 1024
 
 
 def _percentile(values: list[float], fraction: float) -> float:
@@ -243,7 +276,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--task-cpus", type=float, default=0.1)
     parser.add_argument("--task-mem", type=float, default=32.0)
     parser.add_argument("--ack-threads", type=int, default=4, help="threads sending ACKNOWLEDGE calls (default 4)")
-    parser.add_argument("--timeout", type=float, default=150.0, help="give up launching after this many seconds")
+    parser.add_argument("--timeout", type=float, default=120.0, help="give up launching after this many seconds")
     args = parser.parse_args(argv)
 
     print(
@@ -262,48 +295,64 @@ def main(argv: list[str] | None = None) -> int:
                 cluster.start_agent(resources=args.agent_resources)
             print(f"cluster up in {time.perf_counter() - started:.1f} s (master {master.url})", flush=True)
             bench = Bench(args, master.url)
-            cpu_before, wall_before = _cpu_usage(cluster), time.perf_counter()
+            cpu_before, wall_before = _cpu_usage(cluster, base, None), time.perf_counter()
             try:
                 bench.run()
             finally:
                 figures = bench.report()
-                wall = time.perf_counter() - wall_before
-                cpu = {k: v - cpu_before[k] for k, v in _cpu_usage(cluster).items()}
-                print(
-                    f"CPU seconds during the run ({wall:.1f} s wall x {os.cpu_count()} cores): "
-                    + ", ".join(f"{k} {v:.1f}" for k, v in cpu.items())
-                )
+                _report_resources(cluster, base, bench.client.framework_id, cpu_before, wall_before)
             ok = bool(figures) and len(bench.running_at) == args.tasks
         finally:
-            framework_id = bench.client.framework_id if bench is not None else None
-            _teardown(cluster, bench, framework_id)
+            _teardown(cluster, base, bench)
     return 0 if ok else 1
 
 
-def _teardown(cluster: Cluster, bench: Bench | None, framework_id: str | None) -> None:
+def _report_resources(
+    cluster: Cluster, base: str, framework_id: str | None, cpu_before: dict[str, float], wall_before: float
+) -> None:
+    wall = time.perf_counter() - wall_before
+    cpu = {k: v - cpu_before.get(k, 0.0) for k, v in _cpu_usage(cluster, base, framework_id).items()}
+    print(
+        f"CPU seconds during the run ({wall:.1f} s wall x {os.cpu_count()} cores): "
+        + ", ".join(f"{k} {v:.1f}" for k, v in cpu.items())
+    )
+    side = _container_side(cluster, base, framework_id)
+    helpers = [p.pid for p in side if not p.task]
+    tasks = [p.pid for p in side if p.task]
+    print(
+        f"task-side processes: {len(tasks)} task processes ({_pss_mb(tasks):.0f} MB PSS), "
+        f"{len(helpers)} per-task helper processes ({_pss_mb(helpers):.0f} MB PSS)"
+    )
+
+
+def _teardown(cluster: Cluster, base: str, bench: Bench | None) -> None:
+    """TEARDOWN (the agents kill every task), stop the cluster, and make sure nothing this run started survives."""
+    framework_id = bench.client.framework_id if bench is not None else None
     started = time.perf_counter()
     if bench is not None and bench.client.stream_id:
         try:
             bench.client.call("TEARDOWN")
         except Exception as exc:  # noqa: BLE001 - the cluster is stopped and leftovers killed regardless
             print(f"TEARDOWN failed: {exc}")
-        left = _wait_gone(framework_id, timeout=20)
+        left = _wait_gone(cluster, base, framework_id, timeout=30)
         gone = time.perf_counter() - started
         if left:
-            print(f"teardown: {len(left)} task processes still alive after {gone:.1f} s")
+            print(f"teardown: {len(left)} task-side processes still alive {gone:.1f} s after TEARDOWN")
         else:
-            print(f"teardown: every task process gone {gone:.1f} s after TEARDOWN")
+            print(f"teardown: every task-side process gone {gone:.1f} s after TEARDOWN")
         bench.client.close()
     cluster.stop()
-    leftovers = _our_pids(framework_id)
-    for pid in leftovers:
+    # With the services stopped, anything left that names this run's directory or carries our framework id is ours.
+    leftovers = _processes(base, framework_id)
+    for process in leftovers:
         try:
-            os.kill(pid, signal.SIGKILL)
+            os.kill(process.pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
     if leftovers:
-        print(f"killed {len(leftovers)} leftover task processes")
-    print(f"cluster stopped; '{COMMAND}' processes of this run left: {len(_wait_gone(framework_id, timeout=5))}")
+        print(f"killed {len(leftovers)} leftover processes")
+    remaining = _wait_gone(cluster, base, framework_id, timeout=5)
+    print(f"cluster stopped; processes of this run left (tasks '{COMMAND}' and helpers): {len(remaining)}")
 
 
 if __name__ == "__main__":

@@ -264,6 +264,15 @@ def test_mixed_agent_goes_whole_to_the_reserving_role_when_it_goes_first() -> No
     assert [(a.framework_id, a.resources) for a in result] == [("prod", R(text))]
 
 
+def test_unreserved_crumbs_of_a_reserved_agent_are_not_offered_to_other_roles() -> None:
+    text = "cpus:0.005;mem:10;cpus(prod):2;mem(prod):1024"
+    # dev is first in DRF order, but what it could get here is below the minimum: prod gets the agent whole.
+    frameworks = [fw("dev", "dev"), fw("prod", "prod", allocated={"prod": {"cpus": 1.0}})]
+    result = run(snapshot([AgentView("a", R(text))], frameworks, totals={"cpus": 10.0, "mem": 10240.0}))
+    assert [(a.framework_id, a.resources) for a in result] == [("prod", R(text))]
+    assert run(snapshot([AgentView("a", R(text))], [fw("dev", "dev")])) == []
+
+
 def test_leftover_reservation_below_the_minimum_is_not_offered() -> None:
     views = [AgentView("a", R("cpus:2;mem:1024;cpus(prod):0.005"))]
     frameworks = [fw("dev", "dev"), fw("prod", "prod", allocated={"prod": {"cpus": 1.0}})]
