@@ -182,9 +182,25 @@ class Framework:
     # agent id -> (declined resources, expiry)
     filters: dict[str, tuple[Resources, float]] = field(default_factory=dict)
 
+    _allocation: dict[str, dict[str, float]] | None = field(default=None, repr=False)
+
     @property
     def name(self) -> str:
         return str(self.info.get("name", ""))
+
+    def task_allocation(self) -> dict[str, dict[str, float]]:
+        """Scalars its live tasks hold, per role: the basis of its DRF share, asked every allocation cycle, so
+        cached and invalidated by ``changed`` whenever a task is added or released."""
+        if self._allocation is None:
+            allocation: dict[str, dict[str, float]] = {}
+            for task in self.tasks.values():
+                if not proto.is_terminal(task.state):
+                    _accumulate(allocation.setdefault(task.role, {}), task.resources.scalars())
+            self._allocation = allocation
+        return self._allocation
+
+    def changed(self) -> None:
+        self._allocation = None
 
     @property
     def roles(self) -> tuple[str, ...]:
@@ -487,6 +503,7 @@ class Master:
             if entry.get("statuses"):
                 task.statuses = list(entry["statuses"])
             framework.tasks[task_id] = task
+            framework.changed()
             reported[(framework_id, task_id)] = task
         # Tasks the master believed were on this agent but that it no longer has are gone.
         for key, task in list(agent.tasks.items()):
@@ -604,6 +621,9 @@ class Master:
 
     def _release_task(self, task: Task) -> None:
         """Resources of a terminal task return to the pool at once; the record waits for the acknowledgement."""
+        framework = self.frameworks.get(task.framework_id)
+        if framework is not None:
+            framework.changed()
         agent = self.agents.get(task.agent_id)
         if agent is not None:
             agent.tasks.pop((task.framework_id, task.id), None)
@@ -624,6 +644,8 @@ class Master:
 
     def _finish_task(self, task: Task) -> None:
         framework = self.frameworks.get(task.framework_id)
+        if framework is not None:
+            framework.changed()
         if framework is not None and framework.tasks.pop(task.id, None) is not None:
             framework.completed_tasks.append(task)
 
@@ -741,6 +763,7 @@ class Master:
                 task.state = "TASK_KILLED"
             framework.completed_tasks.append(task)
         framework.tasks.clear()
+        framework.changed()
         # Every active agent hears of it, as in Mesos: an executor whose tasks have all ended still runs somewhere.
         for agent in self.agents.values():
             for key in [k for k in agent.executors if k[0] == framework.id]:
@@ -871,6 +894,7 @@ class Master:
             info=task_info,
         )
         framework.tasks[task_id] = task
+        framework.changed()
         agent.tasks[(framework.id, task_id)] = task
         if executor_resources:
             agent.executors[(framework.id, executor_id)] = executor_resources
@@ -1212,10 +1236,7 @@ class Master:
         for framework in self.frameworks.values():
             if not framework.active or not framework.connected:
                 continue
-            allocated: dict[str, dict[str, float]] = {}
-            for task in framework.tasks.values():
-                if not proto.is_terminal(task.state):
-                    _accumulate(allocated.setdefault(task.role, {}), task.resources.scalars())
+            allocated = {role: dict(scalars) for role, scalars in framework.task_allocation().items()}
             for offer_id in framework.offers:
                 offer = self.offers[offer_id]
                 _accumulate(allocated.setdefault(offer.role, {}), offer.resources.scalars())
@@ -1376,6 +1397,7 @@ class Master:
             self._apply_status(task, status)
             task.unreachable_time = agent.unreachable_time
             framework.tasks.pop(task.id, None)
+            framework.changed()
             if framework.partition_aware:
                 framework.unreachable_tasks[task.id] = task
             else:
