@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test test-fast lint bench clean cluster cluster-down lint-deploy
+.PHONY: install system-deps demo test test-fast lint bench clean cluster cluster-down lint-deploy
 
 install: $(STAMP)
 
@@ -19,7 +19,11 @@ demo: install
 	$(VENV)/bin/mesolite up
 
 # The whole suite, slow end-to-end tests included (CI runs this).
-test: install
+# Debian packages the tests drive for real (ZooKeeper, dig, haproxy, podman, Chromium, ...).
+system-deps:
+	scripts/install-system-deps.sh
+
+test: system-deps install
 	$(VENV)/bin/ruff check services tests bench
 	$(PY) -m pytest -q -p no:cacheprovider tests
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -189,10 +190,13 @@ def build_parser() -> argparse.ArgumentParser:
     marathon.add_argument("--leader_proxy_read_timeout", type=float, default=10000.0, help="ms")
     marathon.add_argument("--threads", type=int, default=64, help="HTTP threads (each /v2/events stream holds one)")
 
+    _haproxy_bridge_parser(sub)
+
     up = sub.add_parser("up", help="run the local demo cluster")
     up.add_argument("--work_dir", default=os.path.join(os.environ.get("TMPDIR", "/tmp"), "mesolite-demo"))
     up.add_argument("--ip", default="127.0.0.1")
     up.add_argument("--agents", type=int, default=2)
+    up.add_argument("--dns-port", dest="dns_port", type=int, default=8053, help="Mesos-DNS port (UDP and TCP)")
     return parser
 
 
@@ -213,6 +217,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run_dns(args)
     if args.command == "marathon":
         return run_marathon(args)
+    if args.command == "haproxy-bridge":
+        return run_haproxy_bridge(args)
     return run_demo(args)
 
 
@@ -377,6 +383,79 @@ def run_marathon(args: argparse.Namespace) -> int:
     return 0
 
 
+def _haproxy_bridge_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """Flags of ``mesolite haproxy-bridge``: marathon-lb's names (dashes) where it has them."""
+    bridge = sub.add_parser("haproxy-bridge", help="keep a real HAProxy in step with Marathon's apps (service ports)")
+    bridge.add_argument(
+        "--marathon", "-m", nargs="+", required=True, help="Marathon URL(s), tried in order (http://HOST:8080)"
+    )
+    bridge.add_argument("--work_dir", default=os.path.join(os.environ.get("TMPDIR", "/tmp"), "mesolite-haproxy-bridge"))
+    bridge.add_argument("--haproxy-config", help="the haproxy.cfg to maintain (default <work_dir>/haproxy.cfg)")
+    bridge.add_argument("--haproxy-bin", default="haproxy")
+    bridge.add_argument(
+        "--group", action="append", help="only apps whose HAPROXY_GROUP names this group (repeatable; default '*': all)"
+    )
+    bridge.add_argument(
+        "--reload-command", help="reload an HAProxy run by something else (e.g. 'systemctl reload haproxy')"
+    )
+    bridge.add_argument("--haproxy-socket", help="the stats socket with expose-fd listeners (default per mode)")
+    bridge.add_argument("--template-dir", help="jinja2 templates overriding the built-in ones, file by file")
+    bridge.add_argument("--bind-address", default="*", help="address the frontends bind (default '*': all)")
+    bridge.add_argument("--vhost-port", type=int, default=80, help="port of the HAPROXY_{n}_VHOST frontend (0: none)")
+    bridge.add_argument("--stats-port", type=int, default=9090, help="HAProxy's stats page (0: none)")
+    bridge.add_argument("--stats-address", help="address of the stats page (default: --bind-address)")
+    bridge.add_argument("--http_address", default="127.0.0.1", help="address of the bridge's /health and /metrics")
+    bridge.add_argument("--http_port", type=int, default=9091, help="port of the bridge's /health and /metrics")
+    bridge.add_argument(
+        "--source", choices=["apps", "tasks"], default="apps", help="tasks: the legacy /v2/tasks text/plain list"
+    )
+    bridge.add_argument("--sse", action=argparse.BooleanOptionalAction, default=True, help="follow /v2/events")
+    bridge.add_argument("--strict-mode", action="store_true", help="only ports with HAPROXY_{n}_ENABLED=true")
+    bridge.add_argument(
+        "--resync-interval", type=parse_duration, help="full re-read period (default 5mins, 1mins with --no-sse)"
+    )
+    bridge.add_argument("--min-reload-interval", type=parse_duration, default=0.5)
+    bridge.add_argument("--reload-timeout", type=parse_duration, default=30.0)
+    bridge.add_argument("--hard-stop-after", default="5m", help="how long old workers may serve old connections")
+    bridge.add_argument("--max-backoff", type=parse_duration, default=30.0)
+    bridge.add_argument("--threads", type=int, default=8)
+
+
+def run_haproxy_bridge(args: argparse.Namespace) -> int:
+    from mesolite.core.server import serve
+    from mesolite.haproxy_bridge.api import create_app
+    from mesolite.haproxy_bridge.config import BridgeConfig
+
+    marathons = [url for value in args.marathon for url in value.split(",") if url]
+    config = BridgeConfig(
+        marathon=marathons,
+        work_dir=args.work_dir,
+        haproxy_config=args.haproxy_config,
+        haproxy_bin=args.haproxy_bin,
+        groups=args.group or ["*"],
+        reload_command=args.reload_command,
+        haproxy_socket=args.haproxy_socket,
+        template_dir=args.template_dir,
+        bind_address=args.bind_address,
+        vhost_port=args.vhost_port,
+        stats_port=args.stats_port,
+        stats_address=args.stats_address,
+        http_address=args.http_address,
+        api_port=args.http_port,
+        source=args.source,
+        sse=args.sse,
+        strict_mode=args.strict_mode,
+        resync_interval=args.resync_interval or (300.0 if args.sse else 60.0),
+        min_reload_interval=args.min_reload_interval,
+        reload_timeout=args.reload_timeout,
+        hard_stop_after=args.hard_stop_after,
+        max_backoff=args.max_backoff,
+    )
+    os.makedirs(config.work_dir, exist_ok=True)
+    serve(lambda: create_app(config), args.http_address, args.http_port, threads=args.threads, log_level=args.log_level)
+    return 0
+
+
 def run_demo(args: argparse.Namespace) -> int:
     """Every service that exists, on its standard port, as child processes; Ctrl-C stops them all."""
     ip = args.ip
@@ -417,8 +496,18 @@ def run_demo(args: argparse.Namespace) -> int:
     specs.append(("chronos", ["chronos", *chronos_args, "--work_dir", f"{args.work_dir}/chronos"], f"http://{ip}:4400"))
     from mesolite.dns.config import write_demo_config
 
-    dns_config = write_demo_config(f"{args.work_dir}/dns", ip, master=f"{ip}:5050", dns_port=8053, http_port=8123)
-    specs.append(("dns", ["dns", "--config", dns_config], f"http://{ip}:8123 (DNS on {ip}:8053, udp and tcp)"))
+    dns_port = args.dns_port
+    dns_config = write_demo_config(f"{args.work_dir}/dns", ip, master=f"{ip}:5050", dns_port=dns_port, http_port=8123)
+    specs.append(("dns", ["dns", "--config", dns_config], f"http://{ip}:8123 (DNS on {ip}:{dns_port}, udp and tcp)"))
+    if shutil.which("haproxy"):
+        bridge_args = ["--marathon", f"http://{ip}:8080", "--bind-address", ip, "--http_address", ip]
+        specs.append(
+            (
+                "haproxy",
+                ["haproxy-bridge", *bridge_args, "--work_dir", f"{args.work_dir}/haproxy-bridge"],
+                f"http://{ip}:9091 (HAProxy: service ports, vhosts on {ip}:80, stats on {ip}:9090)",
+            )
+        )
     children: list[subprocess.Popen[bytes]] = []
     try:
         for name, command, url in specs:
