@@ -3,10 +3,15 @@
 
 Status codes follow Chronos: 204 for mutations, 400 with ``{"status": "Bad Request", "message": ...}`` for a bad or
 unknown job (chronos-python reads ``message``). Every answer carries Chronos' permissive CORS headers.
+
+With ``--zk`` every instance serves this app but only the leader has the state: the others forward the API to it
+(upstream's ``RedirectFilter`` proxied too) and answer ``/leader`` and ``/ping`` themselves; see ``election.py``.
 """
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from typing import Any
 
 from flask import Blueprint, Flask, Response, request
@@ -15,12 +20,19 @@ from werkzeug.exceptions import HTTPException
 from mesolite.chronos.config import ChronosConfig
 from mesolite.chronos.jobs import JobError, rendered
 from mesolite.chronos.scheduler import ChronosService
-from mesolite.chronos.state import ChronosState, UnknownJob
+from mesolite.chronos.state import ChronosState, Kill, UnknownJob
 from mesolite.core.http import json_response, text_response
+from mesolite.core.leader_forward import ForwardError, forward
+from mesolite.core.leader_runner import LeaderRunner, NotLeading
 from mesolite.core.server import SERVICE_KEY
 from mesolite.core.store import SQLiteStore
 
 PREFIXES = ("/scheduler", "/v1/scheduler")
+LEADER_ONLY = ("/scheduler/", "/v1/scheduler/", "/metrics")  # what a non-leader forwards; /ping and the UI stay local
+LOCAL_SUFFIX = "/scheduler/leader"  # every instance knows the leader
+FAILOVER_WAIT = 5.0
+
+Current = Callable[[], tuple[ChronosState, ChronosService | None]]
 
 
 class BadRequest(Exception):
@@ -30,7 +42,13 @@ class BadRequest(Exception):
 
 
 def _error(message: str, status: int = 400) -> Response:
-    names = {400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed", 500: "Internal Server Error"}
+    names = {
+        400: "Bad Request",
+        404: "Not Found",
+        405: "Method Not Allowed",
+        500: "Internal Server Error",
+        503: "Service Unavailable",
+    }
     return json_response({"status": names.get(status, "Error"), "message": message}, status)
 
 
@@ -60,16 +78,24 @@ def _int_arg(name: str, default: int) -> int:
     return value
 
 
-def scheduler_blueprint(state: ChronosState, service: ChronosService | None, leader: str) -> Blueprint:
+def scheduler_blueprint(current: Current, leader: Callable[[], str]) -> Blueprint:
     bp = Blueprint("scheduler", __name__)
+
+    def state() -> ChronosState:
+        return current()[0]
+
+    def kill(kills: list[Kill]) -> None:
+        service = current()[1]
+        if service is not None:
+            service.kill(kills)
 
     @bp.get("/jobs")
     def list_jobs() -> Response:
-        return json_response([rendered(job) for job in state.list_jobs()])
+        return json_response([rendered(job) for job in state().list_jobs()])
 
     @bp.get("/jobs/summary")
     def summary() -> Response:
-        return json_response({"jobs": state.summary()})
+        return json_response({"jobs": state().summary()})
 
     @bp.get("/jobs/search")
     def search() -> Response:
@@ -78,7 +104,7 @@ def scheduler_blueprint(state: ChronosState, service: ChronosService | None, lea
         anything = (request.args.get("any") or "").lower()
         limit, offset = _int_arg("limit", 10), _int_arg("offset", 0)
         found = []
-        for job in state.list_jobs():
+        for job in state().list_jobs():
             job_name, job_command = job["name"].lower(), (job.get("command") or "").lower()
             valid = (not name or name in job_name) and (not command or command in job_command)
             if not valid and anything and (anything in job_name or anything in job_command):
@@ -89,61 +115,57 @@ def scheduler_blueprint(state: ChronosState, service: ChronosService | None, lea
 
     @bp.get("/job/<name>")
     def get_job(name: str) -> Response:
-        return json_response(rendered(state.get_job(name)))
+        return json_response(rendered(state().get_job(name)))
 
     @bp.put("/job/<name>")
     def run_job(name: str) -> Response:
-        state.run_now(name, request.args.get("arguments"))
+        state().run_now(name, request.args.get("arguments"))
         return _no_content()
 
     @bp.delete("/job/<name>")
     def delete_job(name: str) -> Response:
-        kills = state.delete_job(name)
-        if service is not None:
-            service.kill(kills)
+        kill(state().delete_job(name))
         return _no_content()
 
     @bp.put("/job/success/<name>")
     def mark_success(name: str) -> Response:
-        success = state.mark_success(name)
+        success = state().mark_success(name)
         return text_response(f"marked job {name} as successful: {'true' if success else 'false'}")
 
     @bp.get("/job/stat/<name>")
     def job_stat(name: str) -> Response:
-        return json_response(state.job_stat(name))
+        return json_response(state().job_stat(name))
 
     @bp.route("/iso8601", methods=["POST", "PUT"])
     def iso8601() -> Response:
-        state.put_job(_body(), "scheduled")
+        state().put_job(_body(), "scheduled")
         return _no_content()
 
     @bp.route("/dependency", methods=["POST", "PUT"])
     def dependency() -> Response:
-        state.put_job(_body(), "dependent")
+        state().put_job(_body(), "dependent")
         return _no_content()
 
     @bp.delete("/task/kill/<name>")
     def kill_tasks(name: str) -> Response:
-        kills = state.kill_tasks(name)
-        if service is not None:
-            service.kill(kills)
+        kill(state().kill_tasks(name))
         return _no_content()
 
     @bp.get("/graph/dot")
     def graph_dot() -> Response:
-        return text_response(state.graph_dot())
+        return text_response(state().graph_dot())
 
     @bp.get("/graph/csv")
     def graph_csv() -> Response:
-        return text_response(state.graph_csv())
+        return text_response(state().graph_csv())
 
     @bp.get("/stats/<percentile>")
     def stats(percentile: str) -> Response:
-        return json_response(state.ranking(percentile) or [])
+        return json_response(state().ranking(percentile) or [])
 
     @bp.get("/leader")
     def get_leader() -> Response:
-        return json_response({"leader": leader})
+        return json_response({"leader": leader()})
 
     return bp
 
@@ -171,17 +193,29 @@ def _metrics(state: ChronosState) -> dict[str, Any]:
 
 
 def create_app(config: ChronosConfig, store: Any = None, start_framework: bool = True) -> Flask:
-    """``store`` and ``start_framework`` let unit tests run the API on a MemoryStore without a master."""
+    """``store`` and ``start_framework`` let unit tests run the API on a MemoryStore without a master.
+
+    With ``config.zk`` the instance joins the election instead: state and framework exist only while it leads, and
+    the leader-only paths are forwarded to the leader otherwise.
+    """
     app = Flask(__name__)
-    store = store if store is not None else SQLiteStore(config.store_path)
-    state = ChronosState(store, config.state_config())
-    service = ChronosService(state, config.framework_config()) if start_framework else None
-    if service is not None:
-        app.extensions[SERVICE_KEY] = service
-    app.extensions["mesolite.chronos.state"] = state
+    current: Current
+    leader: Callable[[], str]
+    if config.zk:
+        from mesolite.chronos.election import leader_runner
+
+        runner = leader_runner(config)
+        app.extensions[SERVICE_KEY] = runner
+        current, leader = _follower_paths(app, runner, config)
+    else:
+        state = ChronosState(store if store is not None else SQLiteStore(config.store_path), config.state_config())
+        service = ChronosService(state, config.framework_config()) if start_framework else None
+        if service is not None:
+            app.extensions[SERVICE_KEY] = service
+        current, leader = (lambda: (state, service)), (lambda: config.leader)
 
     for prefix in PREFIXES:
-        bp = scheduler_blueprint(state, service, config.leader)
+        bp = scheduler_blueprint(current, leader)
         app.register_blueprint(bp, url_prefix=prefix, name=prefix.strip("/").replace("/", "_"))
 
     @app.get("/ping")
@@ -190,7 +224,7 @@ def create_app(config: ChronosConfig, store: Any = None, start_framework: bool =
 
     @app.get("/metrics")
     def metrics() -> Response:
-        return json_response(_metrics(state))
+        return json_response(_metrics(current()[0]))
 
     from mesolite.ui.chronos import register_chronos_ui  # the web UI at / (services/mesolite/ui/)
 
@@ -203,6 +237,10 @@ def create_app(config: ChronosConfig, store: Any = None, start_framework: bool =
     @app.errorhandler(BadRequest)
     def bad_request(exc: BadRequest) -> Response:
         return _error(exc.message)
+
+    @app.errorhandler(NotLeading)
+    def not_leading(exc: NotLeading) -> Response:
+        return _error(str(exc), 503)
 
     @app.errorhandler(UnknownJob)
     def unknown_job(exc: UnknownJob) -> Response:
@@ -228,3 +266,53 @@ def create_app(config: ChronosConfig, store: Any = None, start_framework: bool =
         return response
 
     return app
+
+
+def _follower_paths(
+    app: Flask, runner: LeaderRunner[ChronosService], config: ChronosConfig
+) -> tuple[Current, Callable[[], str]]:
+    """Wire an instance of an election: the API reads the leader's state, non-leaders forward to the leader."""
+
+    def current() -> tuple[ChronosState, ChronosService | None]:
+        service = runner.active
+        if service is None:
+            raise NotLeading("this instance is not the leader")
+        return service.state, service
+
+    def leader() -> str:
+        info = runner.leader
+        if not info:
+            raise NotLeading("no leader elected")
+        return str(info["leader"])
+
+    def leader_url() -> str | None:
+        info = runner.leader
+        if not info or info.get("id") == runner.info["id"]:
+            return None
+        address = info.get("address") or {}
+        return f"http://{address.get('hostname') or address.get('ip')}:{address['port']}"
+
+    @app.before_request
+    def forward_unless_leading() -> Response | None:
+        path = request.path
+        if not path.startswith(LEADER_ONLY) or path.endswith(LOCAL_SUFFIX):
+            return None
+        # During a failover wait a little for a leader (this one, or another) rather than fail at once.
+        deadline = time.monotonic() + FAILOVER_WAIT
+        while True:
+            if runner.active is not None:
+                return None
+            if runner.electing and runner.wait_active(max(0.0, deadline - time.monotonic())) is not None:
+                return None
+            url = leader_url()
+            if url is not None:
+                break
+            if time.monotonic() >= deadline:
+                return _error("no leader elected", 503)
+            time.sleep(0.1)
+        try:
+            return forward(url, via=config.leader)
+        except ForwardError as exc:
+            return _error(str(exc), 503)
+
+    return current, leader

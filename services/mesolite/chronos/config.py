@@ -5,10 +5,19 @@ from __future__ import annotations
 import os
 import socket
 from dataclasses import dataclass
+from typing import Any
 
 from mesolite.chronos.jobs import JobDefaults
 from mesolite.chronos.scheduler import FrameworkConfig
 from mesolite.chronos.state import StateConfig
+
+
+def zk_url(zk: str | None, zk_hosts: str | None = None, zk_path: str = "/chronos/state") -> str | None:
+    """``--zk`` as given, or built from Chronos' own ``--zk_hosts`` and ``--zk_path`` (so upstream command lines keep
+    their layout: ``<zk_path>/candidate``, ``<zk_path>/state``); None without ZooKeeper."""
+    if zk:
+        return zk
+    return f"zk://{zk_hosts}/{zk_path.strip('/')}" if zk_hosts else None
 
 
 @dataclass(frozen=True)
@@ -33,6 +42,8 @@ class ChronosConfig:
     decline_offer_duration_ms: float | None = None
     job_history_limit: int = 5
     webui_url: str | None = None
+    zk: str | None = None  # zk://hosts/path: elect a leader among instances and keep all state in ZooKeeper
+    zk_timeout_ms: float = 10000.0
 
     @property
     def advertised_host(self) -> str:
@@ -42,6 +53,22 @@ class ChronosConfig:
     def leader(self) -> str:
         """``/leader``: Chronos' latch id, ``hostname:http_port``."""
         return f"{self.advertised_host}:{self.http_port}"
+
+    @property
+    def zk_session_timeout(self) -> float:
+        return self.zk_timeout_ms / 1000.0
+
+    def leader_info(self, instance_id: str) -> dict[str, Any]:
+        """What this instance publishes in its election znode: who it is and where its API answers."""
+        host = self.advertised_host
+        ip = self.http_address if self.http_address not in ("", "0.0.0.0") else host
+        return {
+            "id": instance_id,
+            "leader": self.leader,
+            "hostname": host,
+            "port": self.http_port,
+            "address": {"hostname": host, "ip": ip, "port": self.http_port},
+        }
 
     @property
     def store_path(self) -> str:

@@ -85,9 +85,14 @@ class FrameworkDriver:
                 info["id"] = {"value": framework_id}
             client = SchedulerClient(self.master, info, on_event=self._dispatch)
             self._removed = False
+            # Current before SUBSCRIBED arrives: the first offers follow it on the stream at once, often before
+            # subscribe() returns, and must be answerable (an offer left unanswered holds its resources).
+            self._client = client
             try:
                 new_id = client.subscribe(timeout=10)
             except (SchedulerError, requests.RequestException, TimeoutError, OSError) as exc:
+                self.connected.clear()
+                self._client = None
                 client.close()
                 if self._removed:
                     log.warning("master removed framework %s; subscribing as a new framework", framework_id)
@@ -98,11 +103,7 @@ class FrameworkDriver:
                 delay = min(delay * 2, self.backoff[1])
                 continue
             delay = self.backoff[0]
-            if new_id != framework_id:
-                self.store.put(FRAMEWORK_ID_KEY, new_id)
-            self._client = client
             self._last_event = time.monotonic()
-            self.connected.set()
             log.info("subscribed to %s as framework %s", self.master, new_id)
             try:
                 self._watch(client)
@@ -127,7 +128,14 @@ class FrameworkDriver:
         self._last_event = time.monotonic()
         kind = event.get("type")
         if kind == "SUBSCRIBED":
-            self._heartbeat = float(event["subscribed"].get("heartbeat_interval_seconds") or 15.0)
+            subscribed = event["subscribed"]
+            self._heartbeat = float(subscribed.get("heartbeat_interval_seconds") or 15.0)
+            framework_id = subscribed["framework_id"]["value"]
+            # Stored before anything is launched under it: a restarted or newly elected instance must come back
+            # as this framework, or the master would hand its tasks to nobody.
+            if framework_id != self.framework_id:
+                self.store.put(FRAMEWORK_ID_KEY, framework_id)
+            self.connected.set()
         elif kind == "ERROR":
             message = (event.get("error") or {}).get("message", "")
             log.warning("master error: %s", message)

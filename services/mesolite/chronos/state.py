@@ -19,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import quote, unquote
 
 from mesolite.chronos import graph, stats
 from mesolite.chronos.jobs import (
@@ -97,43 +98,59 @@ class ChronosState:
         self.clock = clock
         self.changed = threading.Event()  # set whenever the schedule loop or the offer handling has new work
         self._lock = threading.RLock()
-        self.jobs: dict[str, Job] = {key.split("/", 1)[1]: job for key, job in store.list("jobs/").items()}
+        self.jobs: dict[str, Job] = {job["name"]: job for job in store.list("jobs/").values()}
         self.runs: dict[str, Run] = {}
-        for value in store.list("runs/").values():
+        for key, value in store.list("runs/").items():
             run = Run(**value)
             self.runs[run.task_id] = run
-        self.deps: dict[str, set[str]] = {k.split("/", 1)[1]: set(v) for k, v in store.list("deps/").items()}
+            if key != _key("runs", run.task_id):  # written before keys were escaped: move it
+                store.put(_key("runs", run.task_id), value)
+                store.delete(key)
+        self.deps: dict[str, set[str]] = {_name(k): set(v) for k, v in store.list("deps/").items()}
         self.history: dict[str, list[dict[str, Any]]] = {
-            key.split("/", 1)[1]: records for key, records in store.list("history/").items()
+            _name(key): records for key, records in store.list("history/").items()
         }
         self._seq = itertools.count(max((run.seq for run in self.runs.values()), default=0) + 1)
+        # Runs a previous leader handed to Mesos without hearing back: if the master has never heard of one either,
+        # the leader died between recording the launch and sending it, and the run goes back to the queue.
+        self._unconfirmed = {tid for tid, run in self.runs.items() if run.state == "launched" and not run.started_at}
 
     def now(self) -> datetime:
         return datetime.fromtimestamp(self.clock(), UTC)
 
     # -------------------------------------------------------------------------------------------- persistence
 
+    # The store is written before memory: a write that fails (a demoted leader's fenced store, ZooKeeper gone)
+    # leaves memory as it was, so memory never claims what the next leader will not find.
+
     def _save_job(self, job: Job) -> None:
+        self.store.put(_key("jobs", job["name"]), job)
         self.jobs[job["name"]] = job
-        self.store.put(f"jobs/{job['name']}", job)
 
     def _save_run(self, run: Run) -> None:
+        self.store.put(_key("runs", run.task_id), asdict(run))
         self.runs[run.task_id] = run
-        self.store.put(f"runs/{run.task_id}", asdict(run))
 
     def _drop_run(self, run: Run) -> None:
+        self.store.delete(_key("runs", run.task_id))
         self.runs.pop(run.task_id, None)
-        self.store.delete(f"runs/{run.task_id}")
+        self._unconfirmed.discard(run.task_id)
 
     def _save_deps(self, name: str, parents: set[str]) -> None:
         if parents:
+            self.store.put(_key("deps", name), sorted(parents))
             self.deps[name] = parents
-            self.store.put(f"deps/{name}", sorted(parents))
-        elif self.deps.pop(name, None) is not None:
-            self.store.delete(f"deps/{name}")
+        elif name in self.deps:
+            self.store.delete(_key("deps", name))
+            del self.deps[name]
+
+    def _recorded(self, run: Run) -> bool:
+        """Whether this run's end is already in the history: a leader that died after recording it but before
+        dropping the run must not count it twice when the update is delivered again."""
+        return any(record["taskId"] == run.task_id for record in self.history.get(run.job, []))
 
     def _record(self, run: Run, status: str) -> None:
-        records = self.history.setdefault(run.job, [])
+        records = list(self.history.get(run.job, []))
         records.append(
             {
                 "taskId": run.task_id,
@@ -145,7 +162,8 @@ class ChronosState:
             }
         )
         del records[:-HISTORY_KEEP]
-        self.store.put(f"history/{run.job}", records)
+        self.store.put(_key("history", run.job), records)
+        self.history[run.job] = records
 
     # ------------------------------------------------------------------------------------------------ reading
 
@@ -264,11 +282,11 @@ class ChronosState:
             kills = self._clear_runs(name)
             for run in [run for run in self.runs.values() if run.job == name]:
                 self._drop_run(run)  # its later updates find no job, so a task that outlives the kill is killed again
+            self.store.delete(_key("jobs", name))
             del self.jobs[name]
-            self.store.delete(f"jobs/{name}")
             self._save_deps(name, set())
+            self.store.delete(_key("history", name))
             self.history.pop(name, None)
-            self.store.delete(f"history/{name}")
             self.changed.set()
             return kills
 
@@ -306,15 +324,30 @@ class ChronosState:
             return True
 
     def _enqueue(
-        self, job: Job, due_ms: int, attempt: int, arguments: str | None, not_before: float = 0.0, reason: str = ""
+        self,
+        job: Job,
+        due_ms: int,
+        attempt: int,
+        arguments: str | None,
+        not_before: float = 0.0,
+        reason: str = "",
+        scheduled: bool = False,
+        replacing: str | None = None,
     ) -> Run | None:
-        """Queue a run; a non-concurrent job with a run already queued or running drops the new one (Chronos)."""
+        """Queue a run; a non-concurrent job with a run already queued or running drops the new one (Chronos).
+
+        A ``scheduled`` run is one occurrence of the schedule: if it is queued already (a leader died after queueing
+        it but before advancing the schedule) it is not queued twice. ``replacing`` is the run a retry replaces (still
+        stored until the retry is): it does not count as another run of the job.
+        """
         name = job["name"]
-        if not job.get("concurrent") and any(run.job == name for run in self.runs.values()):
-            log.info("job %s: %s dropped, another run is queued or running (concurrent=false)", name, reason)
-            return None
         args = arguments if arguments is not None else " ".join(job.get("arguments") or [])
         tid = task_id(name, due_ms, attempt, args)
+        if scheduled and tid in self.runs:
+            return self.runs[tid]
+        if not job.get("concurrent") and any(r.job == name and r.task_id != replacing for r in self.runs.values()):
+            log.info("job %s: %s dropped, another run is queued or running (concurrent=false)", name, reason)
+            return None
         while tid in self.runs:  # two run-nows in one millisecond of a concurrent job
             due_ms += 1
             tid = task_id(name, due_ms, attempt, args)
@@ -350,9 +383,12 @@ class ChronosState:
                         updated["disabled"] = True
                     if result.skipped:
                         log.info("job %s: skipped %d run(s) older than epsilon", name, result.skipped)
-                    self._save_job(updated)
+                    # The run is stored before the schedule moves past it, so a leader dying in between leaves the
+                    # occurrence for the next one to find (and queue once), never a schedule advanced without it.
                     if result.run is not None:
-                        self._enqueue(updated, int(result.run.timestamp() * 1000), 0, None, reason="scheduled")
+                        due_ms = int(result.run.timestamp() * 1000)
+                        self._enqueue(updated, due_ms, 0, None, reason="scheduled", scheduled=True)
+                    self._save_job(updated)
                 if not schedule.exhausted and (wake is None or schedule.start < wake):
                     wake = schedule.start
             return wake
@@ -411,6 +447,15 @@ class ChronosState:
             run = self.runs.get(tid)
             if run is None:
                 return self._unknown_task(tid, state, agent, status)
+            if tid in self._unconfirmed:
+                if _never_launched(state, status):
+                    log.info("job %s: %s never reached Mesos; queued again", run.job, tid)
+                    self._unconfirmed.discard(tid)
+                    run.state, run.agent_id, run.launched_at = "queued", None, None
+                    self._save_run(run)
+                    self.changed.set()
+                    return []
+                self._unconfirmed.discard(tid)
             if agent:
                 run.agent_id = agent
             if state in ("TASK_STAGING", "TASK_STARTING", "TASK_KILLING"):
@@ -425,8 +470,9 @@ class ChronosState:
             elif state == "TASK_FINISHED":
                 self._finished(run)
             elif state == "TASK_KILLED":
+                if not self._recorded(run):
+                    self._record(run, "Fail")
                 self._drop_run(run)
-                self._record(run, "Fail")
                 log.info("job %s: task %s killed", run.job, tid)
             elif state in FAILURE_STATES:
                 self._failed(run, status)
@@ -446,12 +492,16 @@ class ChronosState:
         self._save_run(run)
         return []
 
+    # A run's end is recorded, then its effects applied, then the run dropped: an update delivered again (the
+    # leader died before acknowledging it) finds the record and only drops the run.
+
     def _finished(self, run: Run) -> None:
+        if not self._recorded(run):
+            self._record(run, "Success")
+            job = self.jobs.get(run.job)
+            if job is not None:
+                self._succeeded(job)
         self._drop_run(run)
-        self._record(run, "Success")
-        job = self.jobs.get(run.job)
-        if job is not None:
-            self._succeeded(job)
 
     def _succeeded(self, job: Job) -> None:
         updated = {
@@ -464,8 +514,12 @@ class ChronosState:
         self._trigger_children(job["name"])
 
     def _failed(self, run: Run, status: dict[str, Any]) -> None:
+        if not self._recorded(run):
+            self._record(run, "Fail")
+            self._failure_effects(run, status)
         self._drop_run(run)
-        self._record(run, "Fail")
+
+    def _failure_effects(self, run: Run, status: dict[str, Any]) -> None:
         job = self.jobs.get(run.job)
         if job is None:
             return
@@ -476,7 +530,8 @@ class ChronosState:
             delay = self.config.failure_retry
             log.info("job %s: attempt %d failed (%s), retrying in %.1fs", job["name"], run.attempt, reason, delay)
             due_ms = int((self.clock() + delay) * 1000)
-            self._enqueue(job, due_ms, run.attempt + 1, run.arguments, self.clock() + delay, reason="retry")
+            retry_at = self.clock() + delay
+            self._enqueue(job, due_ms, run.attempt + 1, run.arguments, retry_at, reason="retry", replacing=run.task_id)
             return
         log.warning("job %s failed beyond retries (%s)", job["name"], reason)
         limit = self.config.disable_after_failures
@@ -503,3 +558,21 @@ class ChronosState:
 
 def offer_agent(offer: dict[str, Any]) -> str | None:
     return (offer.get("agent_id") or {}).get("value")
+
+
+def _never_launched(state: str, status: dict[str, Any]) -> bool:
+    """The master's reconciliation answer for a task it has never heard of (on an agent it knows)."""
+    return status.get("reason") == "REASON_RECONCILIATION" and state in ("TASK_GONE", "TASK_UNKNOWN", "TASK_LOST")
+
+
+def _key(kind: str, name: str) -> str:
+    """A store key for a job name or task id: escaped into a single path segment (``/``, spaces and the like in a
+    run's arguments; ``.`` and ``..`` are not valid ZooKeeper node names)."""
+    segment = quote(name, safe=":")
+    if segment in (".", ".."):
+        segment = segment.replace(".", "%2E")
+    return f"{kind}/{segment}"
+
+
+def _name(key: str) -> str:
+    return unquote(key.split("/", 1)[1])

@@ -1,4 +1,5 @@
-"""A real master, one agent and ``mesolite chronos`` for the Chronos integration tests.
+"""A real master, one agent and ``mesolite chronos`` for the Chronos integration tests (and, for the HA tests, a real
+ZooKeeper with several ``mesolite chronos --zk`` instances).
 
 The cluster is shared by a module's tests (each uses its own job names) to keep the suite's time small; Chronos runs
 with a short ``--failure_retry`` so retries happen within a test.
@@ -15,8 +16,10 @@ import pytest
 import requests
 
 from tests.cluster import Cluster, ServiceProcess, free_port, wait_until
+from tests.zookeeper import ZooKeeper
 
 FAILURE_RETRY_MS = "300"
+ZK_TIMEOUT_MS = "2000"  # a killed leader's znode goes after this long: the failover time of the HA tests
 
 
 class ChronosCluster:
@@ -117,3 +120,91 @@ def chronos(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ChronosCluster
         yield cluster.start()
     finally:
         cluster.stop()
+
+
+class ChronosHA:
+    """ZooKeeper, a master elected through it, one agent, and several ``mesolite chronos --zk`` instances."""
+
+    def __init__(self, base: Path, zookeeper: ZooKeeper) -> None:
+        self.base = base
+        self.zookeeper = zookeeper
+        self.cluster = Cluster(base)
+        self.instances: list[ServiceProcess] = []
+        self.starts = 0
+
+    def start(self, count: int = 2) -> ChronosHA:
+        self.cluster.start_master("--zk", self.zookeeper.url("mesos"))
+        wait_until(lambda: self.master.get("/master/state").json()["leader"], timeout=30, what="the master to lead")
+        self.cluster.start_agent()
+        for _ in range(count):
+            self.start_instance()
+        return self
+
+    @property
+    def master(self) -> ServiceProcess:
+        assert self.cluster.master is not None
+        return self.cluster.master
+
+    def start_instance(self, port: int | None = None) -> ServiceProcess:
+        port = port or free_port()
+        args = [
+            "chronos",
+            "--master",
+            self.zookeeper.url("mesos"),
+            "--zk",
+            self.zookeeper.url("chronos"),
+            "--zk_timeout",
+            ZK_TIMEOUT_MS,
+            "--http_port",
+            str(port),
+            "--hostname",
+            "127.0.0.1",
+            "--failure_retry",
+            FAILURE_RETRY_MS,
+        ]
+        instance = ServiceProcess(f"chronos-ha-{self.starts}", args, port, self.base).start("/ping")
+        self.starts += 1
+        self.instances.append(instance)
+        return instance
+
+    def leader_of(self, instance: ServiceProcess) -> str | None:
+        response = instance.get("/v1/scheduler/leader")
+        return response.json()["leader"] if response.ok else None
+
+    def leading(self) -> ServiceProcess | None:
+        """The instance every live instance names as leader, once they agree and it has subscribed."""
+        live = [i for i in self.instances if i.process is not None and i.process.poll() is None]
+        named = {self.leader_of(i) for i in live}
+        if len(named) != 1 or None in named:
+            return None
+        (name,) = named
+        leader = next((i for i in live if name == f"127.0.0.1:{i.port}"), None)
+        return leader if leader is not None and self.framework_active() else None
+
+    def frameworks(self) -> list[dict[str, Any]]:
+        return [f for f in self.master.get("/master/frameworks").json()["frameworks"] if f["name"] == "chronos"]
+
+    def framework_active(self) -> bool:
+        return any(f["active"] and f["connected"] for f in self.frameworks())
+
+    def tasks(self, job: str) -> list[dict[str, Any]]:
+        """Every task of the job the master knows (running and completed), oldest first."""
+        tasks = self.master.get("/master/tasks", params={"limit": 1000, "order": "asc"}).json()["tasks"]
+        return [t for t in tasks if t["name"] == f"ChronosTask:{job}"]
+
+    def stop(self) -> None:
+        for instance in self.instances:
+            instance.stop()
+        self.cluster.stop()
+
+
+@pytest.fixture(scope="module")
+def chronos_ha(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ChronosHA]:
+    base = tmp_path_factory.mktemp("chronos-ha")
+    zookeeper = ZooKeeper(base / "zookeeper").start()
+    ha = ChronosHA(base, zookeeper)
+    try:
+        yield ha.start()
+    finally:
+        ha.stop()
+        zookeeper.stop()

@@ -9,7 +9,9 @@ import pytest
 from flask.testing import FlaskClient
 
 from mesolite.chronos.api import create_app
-from mesolite.chronos.config import ChronosConfig
+from mesolite.chronos.config import ChronosConfig, zk_url
+from mesolite.chronos.election import zk_paths as zk_path_layout
+from mesolite.cli import main
 from mesolite.core.store import MemoryStore
 
 TRIVIAL = {
@@ -167,3 +169,16 @@ def test_status_page_lists_jobs(client: FlaskClient) -> None:
                                           "schedule": "R/2013-12-11T00:39:20.277836/PT24H"})  # fmt: skip
     page = client.get("/").text
     assert "TOTAL JOBS <b id='total'>1</b>" in page and "rob@fake.com" in page and "sleep 50" in page
+
+
+def test_zookeeper_flags_in_both_forms() -> None:
+    assert zk_url("zk://h1:2181,h2:2181/chronos") == "zk://h1:2181,h2:2181/chronos"
+    assert zk_url(None, "h1:2181,h2:2181") == "zk://h1:2181,h2:2181/chronos/state"
+    hosts, group, base = zk_path_layout("zk://h1:2181/chronos/state")
+    assert (hosts, group, base) == ("h1:2181", "/chronos/state/candidate", "/chronos/state/state")
+    assert zk_url(None, None) is None
+
+
+def test_chronos_without_a_store_or_zookeeper_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["chronos", "--master", "127.0.0.1:5050"]) == 2
+    assert "--work_dir" in capsys.readouterr().err
