@@ -7,7 +7,6 @@ messages (400 malformed, 403 terminating executor, 406 unacceptable Accept, 415 
 
 from __future__ import annotations
 
-import json
 import queue
 from collections.abc import Iterator
 from typing import Any
@@ -16,7 +15,7 @@ from flask import Blueprint, Response, request
 
 from mesolite.agent.executors import ExecutorCallError, ExecutorManager
 from mesolite.core import protocol as proto
-from mesolite.core.http import text_response
+from mesolite.core.http import text_response, v1_call_body
 
 HEARTBEAT_INTERVAL = 15.0
 
@@ -27,22 +26,9 @@ def executor_blueprint(executors: ExecutorManager) -> Blueprint:
     @api.post("/api/v1/executor")
     @api.post("/slave(1)/api/v1/executor")
     def executor_call() -> Response:
-        content_type = (request.headers.get("Content-Type") or "").split(";")[0].strip()
-        if not content_type:
-            return text_response("Expecting 'Content-Type' to be present", 400)
-        if content_type != "application/json":
-            return text_response(
-                f"Expecting 'Content-Type' of application/json or application/x-protobuf; got {content_type}"
-                if content_type != "application/x-protobuf"
-                else "Only the JSON encoding is served here",
-                415,
-            )
-        try:
-            call = json.loads(request.get_data() or b"")
-        except ValueError as exc:
-            return text_response(f"Failed to parse body into JSON: {exc}", 400)
-        if not isinstance(call, dict):
-            return text_response("Failed to convert JSON into Call protobuf: expected an object", 400)
+        call = v1_call_body()
+        if isinstance(call, Response):
+            return call
         try:
             if call.get("type") == "SUBSCRIBE":
                 accept = request.headers.get("Accept", "application/json")

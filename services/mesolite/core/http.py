@@ -38,3 +38,25 @@ def query_int(name: str, default: int | None = None) -> int | None:
         return int(raw)
     except ValueError:
         raise ValueError(f"Failed to parse '{name}': '{raw}' is not an integer") from None
+
+
+def v1_call_body() -> dict[str, Any] | Response:
+    """The checks every Mesos v1 endpoint (scheduler, executor) makes before it looks at a call, with Mesos'
+    status codes: 400 without a Content-Type, 415 for anything but JSON (protobuf is not served here), 400 for a
+    body that is not a JSON object. Returns the call, or the error response to send."""
+    content_type = request.headers.get("Content-Type")
+    if not content_type:
+        return text_response("Expecting 'Content-Type' to be present", 400)
+    media = content_type.split(";")[0].strip().lower()
+    if media != "application/json":
+        return text_response(
+            f"Expecting 'Content-Type' of application/json (protobuf is not served here); got '{content_type}'",
+            415,
+        )
+    try:
+        call = json.loads(request.get_data() or b"")
+    except ValueError as exc:
+        return text_response(f"Failed to parse body into JSON: {exc}", 400)
+    if not isinstance(call, dict):
+        return text_response("Failed to convert JSON into Call protobuf: Expecting a JSON object", 400)
+    return call

@@ -18,7 +18,7 @@ from flask import Flask, Response, request
 
 from mesolite import MESOS_VERSION
 from mesolite.core import protocol as proto
-from mesolite.core.http import json_response, query_int, text_response
+from mesolite.core.http import json_response, query_int, text_response, v1_call_body
 from mesolite.core.server import SERVICE_KEY
 from mesolite.core.store import SQLiteStore
 from mesolite.master import views
@@ -241,21 +241,9 @@ def _leader_location(master: Master) -> str | None:
 
 
 def _scheduler_call(master: Master) -> Response:
-    content_type = request.headers.get("Content-Type")
-    if not content_type:
-        return text_response("Expecting 'Content-Type' to be present", 400)
-    media = content_type.split(";")[0].strip().lower()
-    if media != "application/json":
-        return text_response(
-            f"Expecting 'Content-Type' of application/json (protobuf is not served here); got '{content_type}'",
-            415,
-        )
-    try:
-        call = json.loads(request.get_data() or b"")
-    except ValueError as exc:
-        return text_response(f"Failed to parse body into JSON: {exc}", 400)
-    if not isinstance(call, dict):
-        return text_response("Failed to convert JSON into Call protobuf: Expecting a JSON object", 400)
+    call = v1_call_body()
+    if isinstance(call, Response):
+        return call
     call_type = call.get("type")
     if call_type not in CALL_TYPES:
         return text_response(
