@@ -202,7 +202,8 @@ class SchedulerClient:
             except OSError:
                 pass
             self._response.close()
-        self.closed.wait(5)
+        if self._reader is not None:  # a subscription that never opened has no reader to wait for
+            self.closed.wait(5)
 
     def close(self) -> None:
         self.disconnect()
@@ -218,6 +219,7 @@ class MasterLocator:
         self._redirect: str | None = None
         self._detector: Any = None
         self._client: Any = None
+        self._close_lock = threading.Lock()
         if master.startswith(("zk://", "zoo://")):
             from mesolite.core import zk
 
@@ -248,7 +250,10 @@ class MasterLocator:
             self._redirect = f"http://{parsed.netloc}"
 
     def close(self) -> None:
-        if self._detector is not None:
-            self._detector.stop()
-            self._client.stop()
-            self._client.close()
+        # Idempotent and thread-safe: a driver stopping and its connection loop may both close the same client.
+        with self._close_lock:
+            detector, self._detector = self._detector, None
+            if detector is not None:
+                detector.stop()
+                self._client.stop()
+                self._client.close()

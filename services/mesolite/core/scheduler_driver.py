@@ -127,7 +127,13 @@ class SchedulerDriver:
         while not self._stop.is_set():
             self._generation += 1
             generation = self._generation
-            client = SchedulerClient(self.master, self.framework_info, on_event=self._receiver(generation))
+            try:
+                client = SchedulerClient(self.master, self.framework_info, on_event=self._receiver(generation))
+            except Exception as exc:  # noqa: BLE001 - e.g. ZooKeeper (zk:// master) unreachable: keep trying
+                log.info("cannot locate the master via %s (%s); retrying", self.master, exc)
+                self._stop.wait(backoff)
+                backoff = min(backoff * 2, self._max_backoff)
+                continue
             try:
                 framework_id = client.subscribe(timeout=10.0)
             except SchedulerError as exc:

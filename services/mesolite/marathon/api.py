@@ -10,8 +10,8 @@ from __future__ import annotations
 import copy
 import json
 import logging
-import os
 import queue
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -19,15 +19,14 @@ from flask import Flask, Response, request
 
 from mesolite.core.http import json_response, text_response
 from mesolite.core.server import SERVICE_KEY
-from mesolite.core.store import SQLiteStore
 from mesolite.marathon import pathid, views
 from mesolite.marathon.appdef import BadJson, Invalid, merge_update, normalize_app
-from mesolite.marathon.service import ApiError, Marathon, MarathonConfig, Root, not_found
-from mesolite.marathon.state import Deployment
+from mesolite.marathon.election import Leadership, SoleLeadership, build_leadership
+from mesolite.marathon.proxy import LEADER, NO_LEADER, LeaderProxy
+from mesolite.marathon.service import MARATHON_VERSION, ApiError, Marathon, MarathonConfig, Root, not_found
+from mesolite.marathon.state import MAX_VERSIONS, Deployment
 
 log = logging.getLogger(__name__)
-
-MARATHON_VERSION = "1.6.322"
 
 
 class _MergeSlashes:
@@ -77,20 +76,44 @@ def wants_text() -> bool:
     return best == "text/plain"
 
 
-def create_app(config: MarathonConfig, marathon: Marathon | None = None) -> Flask:
+def create_app(config: MarathonConfig, marathon: Marathon | None = None, leadership: Leadership | None = None) -> Flask:
+    """The API of one instance. Tests may hand in the service object (then it leads alone) or a leadership."""
     app = Flask("mesolite.marathon")
-    if marathon is None:
-        os.makedirs(config.work_dir, exist_ok=True)
-        marathon = Marathon(config, SQLiteStore(os.path.join(config.work_dir, "marathon.db")))
-    m = marathon
-    app.extensions[SERVICE_KEY] = m
+    election: Leadership = leadership or (build_leadership(config) if marathon is None else SoleLeadership(marathon))
+    m = election.marathon
+    proxy = LeaderProxy(election.host_port, config.leader_proxy_connection_timeout, config.leader_proxy_read_timeout)
+    app.extensions[SERVICE_KEY] = election
     app.wsgi_app = _MergeSlashes(app.wsgi_app)  # type: ignore[method-assign]
 
+    def current_leader() -> str | None:
+        """Waits, as Marathon does (10 × 250 ms), while leadership is in flux: ZooKeeper names nobody, or names this
+        instance before it has taken over. None: serve here; otherwise the leader to forward to."""
+        for attempt in range(11):
+            if m.leading:
+                return None
+            leader = election.leader()
+            if leader is not None and leader != election.host_port:
+                return leader
+            if attempt < 10:
+                time.sleep(0.25)
+        raise ApiError(503, NO_LEADER)
+
     @app.before_request
-    def _ready() -> Response | None:
-        if request.path.startswith("/v2/") and not m.loaded.is_set():
-            return json_response({"message": "Marathon is starting: state not loaded yet"}, status=503)
-        return None
+    def _route() -> Response | None:
+        if request.path == "/ping" or (request.path == "/v2/leader" and request.method == "GET"):
+            return None  # about this instance itself
+        leader = current_leader()
+        if leader is None:
+            return None
+        if request.path == "/v2/events":
+            return proxy.redirect(leader, request)
+        return proxy.forward(leader, request)
+
+    @app.after_request
+    def _leader_header(response: Response) -> Response:
+        if m.leading and LEADER not in response.headers:
+            response.headers[LEADER] = f"http://{election.host_port}"
+        return response
 
     @app.errorhandler(BadJson)
     def _bad_json(exc: BadJson) -> Response:
@@ -154,7 +177,7 @@ def create_app(config: MarathonConfig, marathon: Marathon | None = None) -> Flas
 
     @app.get("/v2/info")
     def info() -> Response:
-        leader = f"{config.hostname}:{config.http_port}"
+        leader = election.host_port
         return json_response(
             {
                 "name": "marathon",
@@ -168,7 +191,7 @@ def create_app(config: MarathonConfig, marathon: Marathon | None = None) -> Flas
                     "executor": "//cmd",
                     "failover_timeout": int(config.failover_timeout),
                     "framework_name": config.framework_name,
-                    "ha": False,
+                    "ha": bool(config.zk),
                     "hostname": config.hostname,
                     "local_port_min": config.local_port_min,
                     "local_port_max": config.local_port_max,
@@ -185,9 +208,9 @@ def create_app(config: MarathonConfig, marathon: Marathon | None = None) -> Flas
                 },
                 "zookeeper_config": {
                     "zk": config.zk,
-                    "zk_timeout": 10000,
-                    "zk_session_timeout": 10000,
-                    "zk_max_versions": 50,
+                    "zk_timeout": int(config.zk_timeout * 1000),
+                    "zk_session_timeout": int(config.zk_session_timeout * 1000),
+                    "zk_max_versions": MAX_VERSIONS,
                 },
                 "http_config": {"http_port": config.http_port, "https_port": 8443},
                 "event_subscriber": (
@@ -200,7 +223,15 @@ def create_app(config: MarathonConfig, marathon: Marathon | None = None) -> Flas
 
     @app.get("/v2/leader")
     def leader() -> Response:
-        return json_response({"leader": f"{config.hostname}:{config.http_port}"})
+        current = election.host_port if m.leading else election.leader()
+        if current is None:
+            return json_response({"message": "There is no leader"}, status=404)
+        return json_response({"leader": current})
+
+    @app.delete("/v2/leader")
+    def abdicate() -> Response:
+        election.abdicate()
+        return json_response({"message": "Leadership abdicated"})
 
     # ------------------------------------------------------------------ apps
 

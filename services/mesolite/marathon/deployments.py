@@ -196,6 +196,7 @@ class Runner:
                 if task is not None and task.active:
                     self.kill(task, "deployment: scale (sentenced)")
             runtime["started"] = True
+            self.state.save_deployment(deployment)
         active = [t for t in self.state.app_tasks(app["id"]) if t.active]
         wanted = int(action.get("instances", app["instances"]))
         if len(active) > wanted:
@@ -223,7 +224,10 @@ class Runner:
     def _restart(self, deployment: Deployment, action: dict[str, Any], app: dict[str, Any]) -> int:
         runtime = self._runtime(deployment, action)
         tasks = self.state.app_tasks(app["id"])
+        fresh = "minHealthy" not in runtime
         min_healthy, max_capacity = self._restart_bounds(runtime, app, tasks)
+        if fresh:  # the next leader must go on with the same bounds, not recompute them from a changed fleet
+            self.state.save_deployment(deployment)
         config = app["versionInfo"]["lastConfigChangeAt"]
         n = int(app["instances"])
         new = [t for t in tasks if t.active and t.config_version == config]

@@ -54,11 +54,15 @@ class EventBus:
         self._sender.start()
 
     def stop(self) -> None:
+        self.detach_all()
+        self._outbox.put(None)
+
+    def detach_all(self) -> None:
+        """End every SSE stream: on losing leadership, so that clients reconnect and get redirected to the leader."""
         with self._lock:
             subscriptions = list(self._subscriptions)
         for subscription in subscriptions:
             subscription.queue.put(None)
-        self._outbox.put(None)
 
     def publish(self, event_type: str, **fields: Any) -> dict[str, Any]:
         event = {"eventType": event_type, "timestamp": iso(), **fields}

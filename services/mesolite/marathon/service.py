@@ -31,6 +31,7 @@ from mesolite.marathon.state import Deployment, State, Task, VersionClock
 log = logging.getLogger(__name__)
 
 TICK = 0.25
+MARATHON_VERSION = "1.6.322"
 
 
 @dataclass
@@ -39,6 +40,7 @@ class MarathonConfig:
     work_dir: str
     http_port: int = 8080
     hostname: str = "127.0.0.1"
+    http_address: str = "127.0.0.1"
     framework_name: str = "marathon"
     mesos_user: str = "root"
     mesos_role: str = "*"
@@ -52,6 +54,10 @@ class MarathonConfig:
     event_subscriber: str | None = None
     webui_url: str | None = None
     zk: str | None = None
+    zk_session_timeout: float = 10.0
+    zk_timeout: float = 10.0
+    leader_proxy_connection_timeout: float = 5.0
+    leader_proxy_read_timeout: float = 10.0
     max_running_deployments: int = 100
 
 
@@ -96,6 +102,12 @@ class Root:
 
 
 class Marathon:
+    """The leader's work. With ``--zk`` an instance only does it while elected (``become_leader`` … ``step_down``,
+    driven by :mod:`mesolite.marathon.election`); alone it leads from ``start`` to ``stop``.
+
+    Each leadership term gets fresh state read from the store and a fresh framework connection, health checker and
+    deployment runner: nothing a previous term (or another instance) held in memory is trusted."""
+
     def __init__(self, config: MarathonConfig, store: Store) -> None:
         self.config = config
         self.lock = threading.RLock()
@@ -103,10 +115,18 @@ class Marathon:
         self.events = EventBus()
         self.clock = VersionClock()
         self.started_at = time.time()
+        self.elected_at: float | None = None
+        # Set while this instance leads with its state loaded: the API serves only then (or proxies to the leader).
         self.loaded = threading.Event()
+        self._term_lock = threading.Lock()
+        self._leading = False
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._new_term()
+
+    def _new_term(self) -> None:
+        config = self.config
         self.health = HealthChecker(self.state, self.lock, self.events.publish, self.kill_task, self.app_in_deployment)
         self.scheduler = MarathonScheduler(
             SchedulerConfig(
@@ -133,33 +153,87 @@ class Marathon:
     # ------------------------------------------------------------------ lifecycle
 
     def start(self) -> None:
-        with self.lock:
-            self.state.load()
-            if self.state.framework_id:
-                self.scheduler.driver.framework_info["id"] = {"value": self.state.framework_id}
-        self.events.set_callbacks(self.state.subscribers)
+        """Run as the only instance (no ``--zk``): lead at once."""
         self.events.start()
-        self.health.start()
-        self.scheduler.start()
-        self._thread = threading.Thread(target=self._loop, name="marathon-tick", daemon=True)
-        self._thread.start()
-        self.loaded.set()
+        self.become_leader()
 
     def stop(self) -> None:
-        self._stop.set()
-        self._wake.set()
-        self.health.stop()
-        self.scheduler.stop()
+        self.step_down()
         self.events.stop()
+
+    @property
+    def leading(self) -> bool:
+        return self.loaded.is_set()
+
+    def become_leader(self) -> None:
+        """Elected: read everything from the store, re-subscribe with the stored framework id (the master then hands
+        back the running tasks, which reconciliation confirms), and resume the stored deployments where the tasks
+        say they are."""
+        with self._term_lock:
+            if self._leading:
+                return
+            with self.lock:
+                self.state.reset()
+                self.state.load()
+                for task in self.state.tasks.values():
+                    task.kill_sent = 0.0  # a kill the previous leader sent may have been lost with it: resend now
+                self._new_term()
+                self._stop = threading.Event()
+                self._wake.clear()
+            self.events.set_callbacks(self.state.subscribers)
+            self.health.start()
+            self.scheduler.start()
+            self._thread = threading.Thread(target=self._loop, args=(self._stop,), name="marathon-tick", daemon=True)
+            self._thread.start()
+            self._leading = True
+            self.elected_at = time.time()
+            self.loaded.set()
+            log.info(
+                "leading: %d apps, %d tasks, %d deployments, framework %s",
+                len(self.state.apps),
+                len(self.state.tasks),
+                len(self.state.deployments),
+                self.state.framework_id,
+            )
+
+    def step_down(self) -> None:
+        """Leadership lost or given up: stop acting at once. The framework connection is dropped without a teardown,
+        so the master keeps the tasks for the next leader; SSE clients are cut off so they reconnect to it."""
+        with self._term_lock:
+            if not self._leading:
+                return
+            self.loaded.clear()
+            self._leading = False
+            self._stop.set()
+            self._wake.set()
+            thread = self._thread
+            if thread is not None and thread is not threading.current_thread():
+                thread.join(timeout=10)
+            for part in (self.health, self.scheduler):
+                try:
+                    part.stop()
+                except Exception:  # noqa: BLE001 - stepping down must complete whatever one part does
+                    log.exception("stopping %s failed", type(part).__name__)
+            self.events.detach_all()
+            with self.lock:
+                self.state.reset()
+            self.elected_at = None
+            log.warning("no longer leading")
+
+    def require_leadership(self) -> None:
+        """Under the lock, before any change: a request that raced a lost election must not write the new
+        leader's state."""
+        if not self.loaded.is_set():
+            raise ApiError(503, "Marathon is not the leader; retry against the current leader")
 
     def wake(self) -> None:
         self._wake.set()
 
-    def _loop(self) -> None:
-        while not self._stop.is_set():
+    def _loop(self, stop: threading.Event) -> None:
+        while not stop.is_set():
             self._wake.wait(TICK)
             self._wake.clear()
-            if self._stop.is_set():
+            if stop.is_set():
                 return
             try:
                 self.tick()
@@ -170,6 +244,8 @@ class Marathon:
 
     def tick(self) -> None:
         with self.lock:
+            if not self.loaded.is_set():
+                return
             demand: dict[str, int] = {}
             locked: set[str] = set()
             for deployment in list(self.state.deployments.values()):
@@ -242,6 +318,7 @@ class Marathon:
         group_version_of: str | None = None,
     ) -> Deployment | list[list[dict[str, Any]]]:
         with self.lock:
+            self.require_leadership()
             root = Root(self.state)
             change(root)
             version = self.clock.next()
@@ -369,6 +446,7 @@ class Marathon:
 
     def cancel_deployment(self, deployment_id: str, force: bool) -> Deployment | None:
         with self.lock:
+            self.require_leadership()
             deployment = self.state.deployments.get(deployment_id)
             if deployment is None:
                 raise ApiError(404, f"DeploymentPlan {deployment_id} does not exist")

@@ -1,13 +1,16 @@
 """What Marathon knows and must not lose: apps and their versions, groups, tasks, deployments, the framework id.
 
 Everything lives in memory for fast reads and is written through to the :class:`~mesolite.core.store.Store` on every
-change, under hierarchical keys, so a restarted Marathon (or, later, another leader reading ZooKeeper) finds the same
-apps, re-adopts the same running tasks and resumes the same deployments. Launch backoff, health results and offer
+change, under hierarchical keys, so a restarted Marathon (or, with ``--zk``, the next leader reading ZooKeeper) finds
+the same apps, re-adopts the same running tasks and resumes the same deployments. Only the leader holds a loaded copy;
+it is read afresh on every election and dropped on losing leadership. Launch backoff, health results and offer
 statistics are deliberately in memory only, as in Marathon.
 
-Keys: ``apps<id>`` (current definition), ``appversions<id>/<version>``, ``groups<id>``,
-``groupversions<id>/<version>``, ``tasks/<task id>``, ``deployments/<id>``, ``framework/id``,
-``subscribers/<n>`` (HTTP callback URLs).
+Keys: ``apps<id>`` (current definition), ``appversions<id>/<version>``, ``groups<id>`` (the root group:
+``groups/_root``), ``groupversions<id>/<version>``, ``tasks/<task id>``, ``deployments/<id>``, ``framework/id``,
+``subscribers`` (HTTP callback URLs). In ZooKeeper each key is a znode below ``<zk path>/state`` (``apps/a/b`` for the
+app ``/a/b``), values larger than ZooKeeper's 1 MB limit split into chunks by
+:class:`~mesolite.core.zk.ZooKeeperStore`.
 """
 
 from __future__ import annotations
@@ -23,12 +26,19 @@ from mesolite.core.store import Store
 from mesolite.marathon import pathid
 
 MAX_VERSIONS = 50
+ROOT_KEY = "/_root"
 
 
 def iso(ts: float | None = None) -> str:
     """Marathon's timestamps: ISO-8601, milliseconds, ``Z``."""
     moment = datetime.fromtimestamp(time.time() if ts is None else ts, tz=UTC)
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+def _key(path_id: str) -> str:
+    """The store key part for a group id: ZooKeeper paths have no empty segment, so the root group ``/`` (whose
+    plain key would end in a slash) is kept under ``/_root``, a name no Marathon id can have."""
+    return ROOT_KEY if path_id == "/" else path_id
 
 
 class VersionClock:
@@ -127,6 +137,18 @@ class State:
 
     # ------------------------------------------------------------------ loading
 
+    def reset(self) -> None:
+        """Forget everything held in memory (leadership lost): the store, not this copy, is the truth now."""
+        self.apps.clear()
+        self.groups.clear()
+        self.app_group.clear()
+        self.tasks.clear()
+        self.tasks_by_app.clear()
+        self.deployments.clear()
+        self.framework_id = None
+        self.last_failures.clear()
+        self.subscribers = []
+
     def load(self) -> None:
         for app in self.store.list("apps/").values():
             self.apps[app["id"]] = app["app"]
@@ -170,24 +192,24 @@ class State:
 
     def put_group(self, group: dict[str, Any]) -> None:
         self.groups[group["id"]] = group
-        self.store.put(f"groups{group['id']}", group)
+        self.store.put(f"groups{_key(group['id'])}", group)
 
     def delete_group(self, group_id: str) -> None:
         self.groups.pop(group_id, None)
-        self.store.delete(f"groups{group_id}")
-        for key in self._version_keys(f"groupversions{group_id}/"):
+        self.store.delete(f"groups{_key(group_id)}")
+        for key in self._version_keys(f"groupversions{_key(group_id)}/"):
             self.store.delete(key)
 
     def put_group_version(self, group_id: str, version: str, snapshot: dict[str, Any]) -> None:
-        self.store.put(f"groupversions{group_id}/{version}", snapshot)
-        self._prune_versions(f"groupversions{group_id}/")
+        self.store.put(f"groupversions{_key(group_id)}/{version}", snapshot)
+        self._prune_versions(f"groupversions{_key(group_id)}/")
 
     def group_versions(self, group_id: str) -> list[str]:
-        prefix = f"groupversions{group_id}/"
+        prefix = f"groupversions{_key(group_id)}/"
         return sorted((key[len(prefix) :] for key in self._version_keys(prefix)), reverse=True)
 
     def group_version(self, group_id: str, version: str) -> dict[str, Any] | None:
-        return self.store.get(f"groupversions{group_id}/{version}")
+        return self.store.get(f"groupversions{_key(group_id)}/{version}")
 
     def _version_keys(self, prefix: str) -> list[str]:
         # Versions are timestamps: keys of nested ids below this one (``/a/b/...``) do not start with a digit.
