@@ -42,6 +42,7 @@ bench: install
 	$(PY) bench/failover.py
 	$(PY) bench/marathon.py
 	$(PY) bench/containers.py
+	$(PY) bench/haproxy.py
 
 # The podman "VM" cluster on 10.141.141.0/24 (deploy/cluster.sh; root and podman needed), and its removal.
 cluster: install

@@ -418,6 +418,7 @@ def _haproxy_bridge_parser(sub: argparse._SubParsersAction) -> None:  # type: ig
     bridge.add_argument("--reload-timeout", type=parse_duration, default=30.0)
     bridge.add_argument("--hard-stop-after", default="5m", help="how long old workers may serve old connections")
     bridge.add_argument("--max-backoff", type=parse_duration, default=30.0)
+    bridge.add_argument("--haproxy-log", help="HAProxy's log target: /dev/log, stderr (<work_dir>/haproxy.log), ...")
     bridge.add_argument("--threads", type=int, default=8)
 
 
@@ -432,7 +433,7 @@ def run_haproxy_bridge(args: argparse.Namespace) -> int:
         work_dir=args.work_dir,
         haproxy_config=args.haproxy_config,
         haproxy_bin=args.haproxy_bin,
-        groups=args.group or ["*"],
+        groups=[g.strip() for value in args.group or ["*"] for g in value.split(",") if g.strip()],
         reload_command=args.reload_command,
         haproxy_socket=args.haproxy_socket,
         template_dir=args.template_dir,
@@ -450,6 +451,7 @@ def run_haproxy_bridge(args: argparse.Namespace) -> int:
         reload_timeout=args.reload_timeout,
         hard_stop_after=args.hard_stop_after,
         max_backoff=args.max_backoff,
+        haproxy_log=args.haproxy_log,
     )
     os.makedirs(config.work_dir, exist_ok=True)
     serve(lambda: create_app(config), args.http_address, args.http_port, threads=args.threads, log_level=args.log_level)

@@ -9,6 +9,8 @@ The CLI, the tests and the systemd units all run exactly this.
 from __future__ import annotations
 
 import logging
+import signal
+import threading
 from collections.abc import Callable
 from typing import Any, Protocol
 
@@ -24,6 +26,9 @@ class Service(Protocol):
 
 
 SERVICE_KEY = "mesolite.service"
+STOPPER_KEY = "mesolite.service-stopper"
+# How long a service may take to stop (an agent destroying its containers waits up to 5 s for them).
+STOP_TIMEOUT = 12
 
 
 class ServiceApplication(BaseApplication):
@@ -34,9 +39,9 @@ class ServiceApplication(BaseApplication):
             "workers": 1,
             "worker_class": "gthread",
             "threads": threads,
-            # Scheduler subscriptions are long-lived streams: the gthread worker's heartbeat is independent of them,
-            # but a graceful stop would otherwise wait for every stream to end.
-            "graceful_timeout": 3,
+            # Room for the service to stop (see _Stopper); its stop ends the long-lived streams (scheduler
+            # subscriptions, event streams) that a graceful stop would otherwise wait for.
+            "graceful_timeout": STOP_TIMEOUT + 3,
             "timeout": 60,
             "keepalive": 75,
             "loglevel": log_level,
@@ -59,17 +64,58 @@ class ServiceApplication(BaseApplication):
         service = app.extensions.get(SERVICE_KEY)
         if service is not None:
             service.start()
+            app.extensions[STOPPER_KEY] = _Stopper(service)
         return app
+
+
+class _Stopper:
+    """Stops the service once, starting the moment the worker is told to go.
+
+    gunicorn calls ``worker_exit`` only after its graceful period, and its arbiter kills the worker when that
+    period ends, so a service whose stop takes a while (an agent destroying its containers) would be killed half
+    way. Stopping starts instead in the worker's own SIGTERM/SIGINT/SIGQUIT handlers (chained before gunicorn's),
+    in a thread, and ``worker_exit`` waits for it; stopping the service also ends its long-lived streams, which
+    lets the worker finish its requests sooner."""
+
+    def __init__(self, service: Service) -> None:
+        self._service = service
+        self._thread: threading.Thread | None = None
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT):
+            previous = signal.getsignal(sig)
+            signal.signal(sig, self._handler(previous))
+
+    def _handler(self, previous: Any) -> Callable[[int, Any], None]:
+        def handle(signum: int, frame: Any) -> None:
+            self.begin()
+            if callable(previous):
+                previous(signum, frame)
+
+        return handle
+
+    def begin(self) -> None:
+        # Only the main thread gets here (signal handlers, worker_exit), but a second signal can interrupt the
+        # first handler: claim the stop before starting it, and take no lock a re-entered handler would wait on.
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._stop, name="service-stop")
+            self._thread.start()
+
+    def _stop(self) -> None:
+        try:
+            self._service.stop()
+        except Exception:  # noqa: BLE001 - shutting down: report, never mask the exit
+            logging.getLogger(__name__).exception("error stopping service")
+
+    def finish(self, timeout: float) -> None:
+        self.begin()
+        assert self._thread is not None
+        self._thread.join(timeout)
 
 
 def _stop_service(server: Any, worker: Any) -> None:
     app = getattr(worker, "wsgi", None)
-    service = getattr(app, "extensions", {}).get(SERVICE_KEY) if app is not None else None
-    if service is not None:
-        try:
-            service.stop()
-        except Exception:  # noqa: BLE001 - shutting down: report, never mask the exit
-            logging.getLogger(__name__).exception("error stopping service")
+    stopper = getattr(app, "extensions", {}).get(STOPPER_KEY) if app is not None else None
+    if stopper is not None:
+        stopper.finish(timeout=STOP_TIMEOUT)
 
 
 def serve(factory: Callable[[], Flask], host: str, port: int, threads: int = 32, log_level: str = "info") -> None:
