@@ -133,7 +133,8 @@ class MarathonScheduler:
             "checkpoint": True,
             "hostname": config.hostname,
             "roles": [config.role],
-            "capabilities": [{"type": "MULTI_ROLE"}],
+            # TASK_KILLING_STATE: a task being killed shows as TASK_KILLING, so load balancers drain it first.
+            "capabilities": [{"type": "MULTI_ROLE"}, {"type": "TASK_KILLING_STATE"}],
         }
         if config.webui_url:
             info["webui_url"] = config.webui_url

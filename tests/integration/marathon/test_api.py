@@ -220,6 +220,17 @@ def test_event_stream_filters_and_http_callbacks(marathon: MarathonHarness) -> N
     assert {e["eventType"] for e in received} <= {"deployment_success", "status_update_event"}
     assert any(e["eventType"] == "status_update_event" and e["taskStatus"] == "TASK_RUNNING" for e in received)
     assert all("timestamp" in e for e in received)
+    # Killing the task goes through TASK_KILLING (Marathon declares TASK_KILLING_STATE), so a load balancer
+    # following the event stream drains it before it is gone.
+    [running] = marathon.running("/evented")
+    assert marathon.request("DELETE", f"/v2/apps/evented/tasks/{running['id']}?scale=true").status_code == 200
+    wait_until(
+        lambda: any(e.get("taskStatus") == "TASK_KILLED" and e.get("taskId") == running["id"] for e in received),
+        20,
+        what="TASK_KILLED",
+    )
+    states = [e["taskStatus"] for e in received if e.get("taskId") == running["id"]]
+    assert states.index("TASK_KILLING") < states.index("TASK_KILLED")
     # HTTP callbacks are off unless --event_subscriber http_callback (upstream's 400).
     assert post(marathon, "/v2/eventSubscriptions?callbackUrl=http://127.0.0.1:1/x", None).status_code == 400
 
