@@ -61,7 +61,15 @@ build_image() {
 }
 
 running() {
-  curl -sf --max-time 2 --unix-socket "$SOCKET" http://podman/_ping >/dev/null 2>&1
+  curl -sf --max-time 2 --unix-socket "$SOCKET" http://podman/_ping >/dev/null 2>&1 || return 1
+  # A service whose working directory was deleted answers pings but can start no container: replace it.
+  local pid
+  pid=$(cat "$RUN/service.pid" 2>/dev/null) || return 0
+  if [ -e "/proc/$pid" ] && [[ "$(readlink "/proc/$pid/cwd")" == *" (deleted)" ]]; then
+    kill "$pid" 2>/dev/null || true
+    sleep 0.5
+    return 1
+  fi
 }
 
 start() {
@@ -70,7 +78,9 @@ start() {
   build_image
   local started=0
   if ! running; then
-    setsid podman system service --time=0 "unix://$SOCKET" >"$RUN/service.log" 2>&1 </dev/null &
+    # From a directory that outlives the caller: the service's conmon children inherit its working directory,
+    # and start no container once that directory (a test's temporary checkout, say) is gone.
+    (cd "$RUN" && exec setsid podman system service --time=0 "unix://$SOCKET" >"$RUN/service.log" 2>&1 </dev/null) &
     echo $! >"$RUN/service.pid"
     for _ in $(seq 100); do running && break; sleep 0.1; done
     running || { echo "podman system service did not come up:" >&2; cat "$RUN/service.log" >&2; exit 1; }
