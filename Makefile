@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install system-deps demo test test-fast lint bench clean cluster cluster-down lint-deploy
+.PHONY: install system-deps demo test test-slow test-all lint bench clean cluster cluster-down lint-deploy
 
 install: $(STAMP)
 
@@ -18,18 +18,20 @@ $(STAMP): pyproject.toml scripts/install-pymesos.sh
 demo: install
 	$(VENV)/bin/mesolite up
 
-# The whole suite, slow end-to-end tests included (CI runs this).
 # Debian packages the tests drive for real (ZooKeeper, dig, haproxy, podman, Chromium, ...).
 system-deps:
 	scripts/install-system-deps.sh
 
+# The default run: lint and every test not marked slow (unit, integration, browser, deployment lint).
 test: system-deps install
 	$(VENV)/bin/ruff check services tests bench
-	$(PY) -m pytest -q -p no:cacheprovider tests
+	$(PY) -m pytest -q -p no:cacheprovider -m 'not slow' tests
 
-# Everything but the suites marked slow.
-test-fast: install
-	$(PY) -m pytest -q -m 'not slow' tests
+# The slow end-to-end suites (containers as VMs, failovers, full browser flows); CI runs them after `make test`.
+test-slow: system-deps install
+	$(PY) -m pytest -q -p no:cacheprovider -m slow tests
+
+test-all: test test-slow
 
 lint: install
 	$(VENV)/bin/ruff check services tests bench
