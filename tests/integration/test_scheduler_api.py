@@ -367,3 +367,18 @@ def test_a_custom_executor_that_cannot_start_fails_its_tasks(client: SchedulerCl
     failed = update_for(client, "custom", "TASK_FAILED")
     assert failed["reason"] == "REASON_EXECUTOR_TERMINATED"
     assert failed["message"] == "Executor terminated: Command exited with status 127"
+
+
+def test_tasks_run_as_the_framework_user_in_a_sandbox_they_own(running: Cluster) -> None:
+    assert running.master is not None
+    nobody = SchedulerClient(running.master.url, {**FRAMEWORK, "user": "nobody", "name": "as-nobody"})
+    nobody.subscribe()
+    try:
+        offer = next_offer(nobody)
+        nobody.launch(offer, [task("owned", offer, "id -un; echo written > made-by-task; cat made-by-task")])
+        update_for(nobody, "owned", "TASK_FINISHED")
+        path = f"/frameworks/{nobody.framework_id}/executors/owned/runs/latest/stdout"
+        out = running.agents[0].get("/files/read", params={"path": path, "offset": 0}).json()["data"]
+        assert out == "nobody\nwritten\n"
+    finally:
+        nobody.close()

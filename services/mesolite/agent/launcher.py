@@ -162,6 +162,10 @@ class Launcher:
                     self._launch_docker(run, container, command)
                 else:
                     spec = self.command_spec(command, self._env(run), run.directory, run.user)
+                    if spec["user"] is not None:
+                        # The task runs as its user and must own its sandbox, fetched files included (Mesos chowns
+                        # the sandbox the same way); otherwise it could not even write a file there.
+                        _chown_tree(run.directory, spec["user"]["uid"], spec["user"]["gid"])
                     self.containerizer.launch(container, spec)
             except (LaunchError, DockerError, OSError, ValueError, KeyError) as exc:
                 self._report(run, "TASK_FAILED", "REASON_CONTAINER_LAUNCH_FAILED", f"Failed to launch container: {exc}")
@@ -405,3 +409,10 @@ def kill_grace_of(policy: Any) -> float | None:
         if isinstance(nanos, int | float):
             return max(0.0, nanos / 1e9)
     return None
+
+
+def _chown_tree(path: str, uid: int, gid: int) -> None:
+    os.chown(path, uid, gid)
+    for root, dirs, files in os.walk(path):
+        for name in dirs + files:
+            os.lchown(os.path.join(root, name), uid, gid)
