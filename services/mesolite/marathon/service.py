@@ -374,8 +374,38 @@ class Marathon:
         return deployment
 
     def _finalize_apps(self, root: Root, original: dict[str, dict[str, Any]], version: str) -> None:
-        """Version what changed and assign its zero service ports (keeping the ones it had)."""
+        """Version what changed and assign its zero service ports (keeping the ones it had).
+
+        A service port is the port every node's load balancer listens on for the app, so two apps can never share
+        one: an explicit port another app holds is refused with Marathon's 422."""
         used: set[int] = set()
+        owners: dict[int, str] = {}
+        for app_id, app in root.apps.items():
+            for port in appdef.service_ports(app):
+                if not port:
+                    continue
+                if port in owners and owners[port] != app_id:
+                    changed = app_id if app is not original.get(app_id) else owners[port]
+                    index = appdef.service_ports(root.apps[changed]).index(port)
+                    path = (
+                        f"/container/docker/portMappings({index})/servicePort"
+                        if appdef.port_mappings(root.apps[changed])
+                        else f"/portDefinitions({index})/port"
+                    )
+                    raise ApiError(
+                        422,
+                        "Object is not valid",
+                        details=[
+                            {
+                                "path": path,
+                                "errors": [
+                                    f"Requested service port {port} conflicts with a service port in use by app "
+                                    f"{owners[port] if changed == app_id else app_id}"
+                                ],
+                            }
+                        ],
+                    )
+                owners[port] = app_id
         for app in list(original.values()) + list(root.apps.values()):
             used.update(p for p in appdef.service_ports(app) if p)
         cursor = self.config.local_port_min

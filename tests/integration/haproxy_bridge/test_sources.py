@@ -37,7 +37,7 @@ def test_legacy_tasks_text_source_and_a_dead_marathon_first(
     extra_bridges.append(legacy)
     dead = f"http://127.0.0.1:{free_port()}"
     legacy.start("--source", "tasks", "--no-sse", "--resync-interval", "0.5", marathon=[dead, bridge.marathon.url])
-    legacy.wait_seen(port, tasks, timeout=15)
+    legacy.wait_seen(port, tasks, timeout=30)
     services = legacy.get("/routing").json()["services"]
     # No labels in the text format: TCP, and marathon-lb's backend name from the "safe" app id.
     assert [(s["backend"], s["mode"]) for s in services] == [(f"legacy_api_{port}", "tcp")]
@@ -52,23 +52,23 @@ def test_group_filter(bridge: BridgeHarness, extra_bridges: list[BridgeHarness])
     edge = BridgeHarness(marathon, bridge.base.parent, "edge", address="127.0.0.3")
     extra_bridges.append(edge)
     edge.start("--group", "external", vhost_port=0)
-    edge.wait_seen(external_port, external, timeout=15)
+    edge.wait_seen(external_port, external, timeout=30)
     with pytest.raises(ConnectionRefusedError):
         fetch(internal_port, address="127.0.0.3")
     # The default group '*' takes every app.
-    bridge.wait_seen(external_port, external, timeout=15)
-    bridge.wait_seen(internal_port, internal, timeout=15)
+    bridge.wait_seen(external_port, external, timeout=30)
+    bridge.wait_seen(internal_port, internal, timeout=30)
 
 
 def test_a_dead_haproxy_is_restarted(bridge: BridgeHarness) -> None:
     port = free_port()
     tasks = deploy(bridge.marathon, echo_app("/phoenix", port, instances=1))
-    bridge.wait_seen(port, tasks, timeout=15)
+    bridge.wait_seen(port, tasks, timeout=30)
     health = bridge.get("/health").json()
     starts = bridge.metrics()["haproxy_starts_total"]
     os.kill(health["haproxy"]["pid"], signal.SIGKILL)
     wait_until(lambda: bridge.metrics()["haproxy_starts_total"] > starts, 15, what="haproxy restarted")
-    bridge.wait_seen(port, tasks, timeout=15)
+    bridge.wait_seen(port, tasks, timeout=30)
     assert bridge.get("/health").json()["haproxy"]["pid"] != health["haproxy"]["pid"]
 
 
@@ -103,7 +103,7 @@ def test_reload_command_drives_an_haproxy_run_by_someone_else(
         )
         port = free_port()
         tasks = deploy(bridge.marathon, echo_app("/outside", port, instances=2))
-        external.wait_seen(port, tasks, timeout=15)
+        external.wait_seen(port, tasks, timeout=30)
         health = external.get("/health").json()
         assert health["haproxy"]["mode"] == "external" and health["last_reload_error"] is None
         assert f"bind 127.0.0.4:{port}" in config.read_text()

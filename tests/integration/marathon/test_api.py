@@ -112,6 +112,14 @@ def test_update_keeps_service_ports_and_rolls_back(marathon: MarathonHarness) ->
     marathon.wait_deployed()
     after = marathon.app("roll")
     assert len(after["tasks"]) == 2 and not before & {t["id"] for t in after["tasks"]}
+    # Another app cannot take the service port this one was given (every node's load balancer listens on it).
+    [port] = after["ports"]
+    clash = post(marathon, "/v2/apps", {"id": "clash", **SLEEP, "portDefinitions": [{"port": port}]})
+    assert clash.status_code == 422
+    [detail] = clash.json()["details"]
+    assert detail["path"] == "/portDefinitions(0)/port" and f"{port}" in detail["errors"][0]
+    assert "/roll" in detail["errors"][0]
+    assert marathon.get("/v2/apps/clash").status_code == 404
 
 
 def test_locked_apps_conflict_and_deployment_cancel_rolls_back(marathon: MarathonHarness) -> None:
