@@ -170,6 +170,11 @@ class ChronosService:
                 self.driver.decline(unused, refuse)
             except CallFailed as exc:
                 log.debug("decline failed: %s", exc)
+            if not queued and self.state.has_queued():
+                # A run queued while we declined may have revived before the master saw this long filter:
+                # revive once more, or the offer stays away for the whole filter.
+                self._revive_needed.set()
+                self.state.changed.set()
 
     def _on_update(self, status: dict[str, Any]) -> None:
         kills = self.state.on_status(status)

@@ -270,6 +270,14 @@ class MarathonScheduler:
                 self.driver.decline(declines, refuse)
             except (NotConnected, SchedulerError, OSError) as exc:
                 log.debug("decline failed: %s", exc)
+            if not wanting:
+                with self.lock:
+                    # Demand that arrived while we declined may already have sent its REVIVE, which the master
+                    # then saw before this long filter: revive once more, or the offer stays away for the filter.
+                    if self.demand:
+                        self._revive_pending = True
+                        self._last_revive = 0.0
+                self.wake()
         if launches:
             self.wake()
 
