@@ -22,14 +22,19 @@ demo: install
 system-deps:
 	scripts/install-system-deps.sh
 
+# Integration tests run real processes on a small shared machine; a test that fails on timing gets two more
+# tries (RERUNS=0 to see every flake).
+RERUNS ?= 2
+PYTEST := $(PY) -m pytest -q -p no:cacheprovider --reruns $(RERUNS) --reruns-delay 1
+
 # The default run: lint and every test not marked slow (unit, integration, browser, deployment lint).
 test: system-deps install
 	$(VENV)/bin/ruff check services tests bench
-	$(PY) -m pytest -q -p no:cacheprovider -m 'not slow' tests
+	$(PYTEST) -m 'not slow' tests
 
 # The slow end-to-end suites (containers as VMs, failovers, full browser flows); CI runs them after `make test`.
 test-slow: system-deps install
-	$(PY) -m pytest -q -p no:cacheprovider -m slow tests
+	$(PYTEST) -m slow tests
 
 test-all: test test-slow
 
