@@ -115,8 +115,6 @@ class Agent:
 
     def start(self) -> None:
         os.makedirs(self.config.work_dir, exist_ok=True)
-        # Built here, in the serving process: a zk:// master means a ZooKeeper session, which must not be forked.
-        self._locator = MasterLocator(self.config.master)
         if self.isolator.name == "posix":
             log.warning("isolation is posix/cpu,posix/mem: resource limits are accounted, not enforced")
         else:
@@ -306,12 +304,16 @@ class Agent:
     def master_url(self) -> str:
         """The leading master: fixed by ``--master host:port``, or followed in ZooKeeper with ``--master zk://``.
         No known leader reads as a connection failure, which every caller already retries."""
-        if self._locator is None:
-            self._locator = MasterLocator(self.config.master)
         try:
+            if self._locator is None:
+                # Built on first use, in the serving process (a ZooKeeper session must not be forked); ZooKeeper
+                # not answering yet is retried like any unreachable master.
+                self._locator = MasterLocator(self.config.master)
             return self._locator.url()
         except SchedulerError as exc:
             raise requests.ConnectionError(exc.message) from None
+        except Exception as exc:  # noqa: BLE001 - e.g. kazoo's timeout when ZooKeeper is not up yet
+            raise requests.ConnectionError(f"cannot reach ZooKeeper for {self.config.master}: {exc}") from None
 
     # ------------------------------------------------------------------ tasks
 
