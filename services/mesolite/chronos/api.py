@@ -21,6 +21,7 @@ from mesolite.chronos.config import ChronosConfig
 from mesolite.chronos.jobs import JobError, rendered
 from mesolite.chronos.scheduler import ChronosService
 from mesolite.chronos.state import ChronosState, Kill, UnknownJob
+from mesolite.core import zk
 from mesolite.core.http import json_response, text_response
 from mesolite.core.leader_forward import ForwardError, forward
 from mesolite.core.leader_runner import LeaderRunner, NotLeading
@@ -289,8 +290,8 @@ def _follower_paths(
         info = runner.leader
         if not info or info.get("id") == runner.info["id"]:
             return None
-        address = info.get("address") or {}
-        return f"http://{address.get('hostname') or address.get('ip')}:{address['port']}"
+        address = zk.host_port(info)
+        return f"http://{address}" if address else None
 
     @app.before_request
     def forward_unless_leading() -> Response | None:

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from mesolite.chronos.framework import CallFailed, FrameworkDriver
 from mesolite.chronos.state import ChronosState, Kill
+from mesolite.core.scheduler_driver import CallFailed, SchedulerDriver
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +54,9 @@ class ChronosService:
     def __init__(self, state: ChronosState, config: FrameworkConfig) -> None:
         self.state = state
         self.config = config
-        self.driver = FrameworkDriver(config.master, config.framework_info(), state.store, self._on_event)
+        self.driver = SchedulerDriver(
+            config.master, config.framework_info(), state.store, self._on_event, on_subscribed=self._after_subscribe
+        )
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._revive_needed = threading.Event()
@@ -127,27 +129,24 @@ class ChronosService:
 
     def _on_event(self, event: dict[str, Any]) -> None:
         kind = event.get("type")
-        if kind == "SUBSCRIBED":
-            # The driver marks itself connected only after subscribe() returns; reconcile from a thread.
-            threading.Thread(target=self._after_subscribe, name="chronos-reconcile-once", daemon=True).start()
-        elif kind == "OFFERS":
+        if kind == "OFFERS":
             self._on_offers(event["offers"].get("offers") or [])
         elif kind == "UPDATE":
             self._on_update(event["update"]["status"])
         elif kind == "FAILURE":
             log.warning("failure reported by the master: %s", event.get("failure"))
 
-    def _after_subscribe(self) -> None:
-        if self.driver.connected.wait(15):
-            self._reconcile()
-            try:
-                # Implicit reconciliation: the master reports every task it has for us, so a task of a job deleted
-                # while we could not kill it turns up (and is killed) too.
-                self.driver.reconcile([])
-            except CallFailed as exc:
-                log.info("implicit reconciliation postponed: %s", exc)
-            self._revive_needed.set()
-            self.state.changed.set()
+    def _after_subscribe(self, framework_id: str) -> None:
+        """On every (re-)subscription, before its first offer is handled: reconcile the runs we know of, then
+        implicitly, so the master reports every task it has for us and a task of a job deleted while we could not
+        kill it turns up (and is killed) too."""
+        self._reconcile()
+        try:
+            self.driver.reconcile([])
+        except CallFailed as exc:
+            log.info("implicit reconciliation postponed: %s", exc)
+        self._revive_needed.set()
+        self.state.changed.set()
 
     def _on_offers(self, offers: list[dict[str, Any]]) -> None:
         launches, unused = self.state.match_offers(offers)

@@ -36,22 +36,12 @@ from mesolite.chronos.jobs import (
 )
 from mesolite.chronos.schedule import ScheduleError, tick
 from mesolite.chronos.tasks import OfferSpace, constraints_match, parse_task_id, task_id, task_info
-from mesolite.core.protocol import is_terminal
+from mesolite.core.protocol import FAILURE_STATES, UNREACHABLE_STATES, is_terminal
 from mesolite.core.store import Store
 
 log = logging.getLogger(__name__)
 
 HISTORY_KEEP = 100
-FAILURE_STATES = {
-    "TASK_FAILED",
-    "TASK_LOST",
-    "TASK_ERROR",
-    "TASK_DROPPED",
-    "TASK_GONE",
-    "TASK_GONE_BY_OPERATOR",
-    "TASK_UNREACHABLE",
-    "TASK_UNKNOWN",
-}
 Kill = tuple[str, str | None]  # (task id, agent id)
 
 
@@ -474,7 +464,7 @@ class ChronosState:
                     self._record(run, "Fail")
                 self._drop_run(run)
                 log.info("job %s: task %s killed", run.job, tid)
-            elif state in FAILURE_STATES:
+            elif state in FAILURE_STATES or state in UNREACHABLE_STATES:  # a task we may never hear of again failed too
                 self._failed(run, status)
             return []
 

@@ -1,4 +1,5 @@
-"""Mesos v1 wire vocabulary shared by master and agent: ids, task states, status updates, RecordIO framing.
+"""Mesos v1 wire vocabulary shared by master, agent and frameworks: ids, task states (which are terminal, which are
+failures: defined here once), status updates, RecordIO framing.
 
 The v1 JSON dialect is the protobuf JSON mapping with proto field names (snake_case, enums as strings, bytes as
 base64, ids wrapped as ``{"value": ...}``); these helpers keep that mapping in one place.
@@ -25,6 +26,11 @@ TERMINAL_STATES = frozenset(
         "TASK_GONE_BY_OPERATOR",
     }
 )
+# Terminal and neither a success nor a kill: the task failed, could not be launched, or was lost with its agent.
+FAILURE_STATES = TERMINAL_STATES - {"TASK_FINISHED", "TASK_KILLED"}
+# Not terminal, but the framework may never hear of the task again: its agent is partitioned away, or the master
+# has no record of it.
+UNREACHABLE_STATES = frozenset({"TASK_UNREACHABLE", "TASK_UNKNOWN"})
 ALL_STATES = (
     "TASK_STAGING",
     "TASK_STARTING",

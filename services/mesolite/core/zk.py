@@ -45,6 +45,17 @@ def connect(hosts: str, timeout: float = 10.0, session_timeout: float = 10.0) ->
     return client
 
 
+def host_port(info: dict[str, Any] | None) -> str | None:
+    """``host:port`` of a group member from its ``json.info_`` JSON: ``address`` as Mesos writes it, else the
+    top-level ``hostname``/``port`` fields; None when the JSON names neither."""
+    if not info:
+        return None
+    address = info.get("address") or {}
+    host = address.get("hostname") or address.get("ip") or info.get("hostname")
+    port = address.get("port") or info.get("port")
+    return f"{host}:{port}" if host and port else None
+
+
 def leader_of(children: list[str]) -> str | None:
     """The leading member's znode name: the lowest sequence number among ``json.info_`` children."""
     members = [c for c in children if c.startswith(INFO_PREFIX)]
@@ -216,6 +227,23 @@ class LeaderContender:
             except Exception:  # noqa: BLE001 - the session may already be gone; the znode then is too
                 pass
         self._demote()
+
+    def withdraw(self) -> bool:
+        """Delete this contender's znode so that the next in line is elected (abdication). The children watch then
+        sees it gone, demotes, and contends again with a new znode at the back of the line. False if the znode could
+        not be deleted (ZooKeeper unreachable): this contender still holds its place."""
+        with self._lock:
+            znode = self._znode
+        if znode is None:
+            return False
+        try:
+            self._client.delete(znode)
+        except NoNodeError:
+            pass  # gone with the session already: the watch demotes us the same way
+        except Exception as exc:  # noqa: BLE001 - e.g. not connected: report it, the caller keeps leading
+            log.warning("could not withdraw from the election: %s", exc)
+            return False
+        return True
 
     def _session_state(self, state: str) -> None:
         # Runs on kazoo's event thread, which must not block: hand the work to the contender thread.

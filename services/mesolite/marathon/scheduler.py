@@ -21,24 +21,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from mesolite.core.protocol import is_terminal
-from mesolite.core.scheduler_client import SchedulerError
-from mesolite.core.scheduler_driver import NotConnected, SchedulerDriver
+from mesolite.core.protocol import FAILURE_STATES, is_terminal
+from mesolite.core.scheduler_driver import CallFailed, SchedulerDriver
 from mesolite.marathon import appdef, constraints, pathid, taskinfo
 from mesolite.marathon.offers import OfferResources, fit
 from mesolite.marathon.state import State, Task, iso
 
 log = logging.getLogger(__name__)
 
-FAILURE_STATES = {
-    "TASK_FAILED",
-    "TASK_ERROR",
-    "TASK_LOST",
-    "TASK_DROPPED",
-    "TASK_GONE",
-    "TASK_GONE_BY_OPERATOR",
-    "TASK_UNKNOWN",
-}
+# Launch failures, which grow the app's backoff delay (a task that finishes on its own is one too: apps run forever).
 BACKOFF_STATES = {"TASK_FAILED", "TASK_FINISHED", "TASK_ERROR"}
 KNOWN_VALUE_TTL = 60.0
 
@@ -138,9 +129,10 @@ class MarathonScheduler:
         }
         if config.webui_url:
             info["webui_url"] = config.webui_url
-        if state.framework_id:
-            info["id"] = {"value": state.framework_id}
-        self.driver = SchedulerDriver(config.master, info, on_event=self._on_event, on_subscribed=self._on_subscribed)
+        # The driver keeps the framework id in the state's store (``framework/id``), where State loads it from.
+        self.driver = SchedulerDriver(
+            config.master, info, state.store, on_event=self._on_event, on_subscribed=self._on_subscribed
+        )
 
     def start(self) -> None:
         self.driver.start()
@@ -170,7 +162,7 @@ class MarathonScheduler:
             if known:
                 self.driver.reconcile(known)
             self.driver.reconcile([])
-        except (NotConnected, SchedulerError, OSError) as exc:
+        except CallFailed as exc:
             log.info("reconciliation deferred: %s", exc)
 
     def maybe_reconcile(self) -> None:
@@ -216,7 +208,7 @@ class MarathonScheduler:
             elif not self.demand and not self.suppressed and now - self._last_revive > 5.0:
                 self.driver.suppress()
                 self.suppressed = True
-        except (NotConnected, SchedulerError, OSError) as exc:
+        except CallFailed as exc:
             log.debug("revive/suppress deferred: %s", exc)
 
     def delay_of(self, app_id: str) -> Backoff | None:
@@ -258,7 +250,7 @@ class MarathonScheduler:
             try:
                 self.driver.accept([offer["id"]["value"]], [{"type": "LAUNCH", "launch": {"task_infos": infos}}], 1.0)
                 self.metrics["launched"] += len(infos)
-            except (NotConnected, SchedulerError, OSError) as exc:
+            except CallFailed as exc:
                 log.warning("launch on %s failed: %s", offer.get("hostname"), exc)
                 with self.lock:
                     for task in tasks:
@@ -268,7 +260,7 @@ class MarathonScheduler:
             refuse = 1.0 if wanting else self.config.decline_offer_duration
             try:
                 self.driver.decline(declines, refuse)
-            except (NotConnected, SchedulerError, OSError) as exc:
+            except CallFailed as exc:
                 log.debug("decline failed: %s", exc)
             if not wanting:
                 with self.lock:
@@ -391,13 +383,13 @@ class MarathonScheduler:
         if status.get("uuid"):
             try:
                 self.driver.acknowledge(status)
-            except (NotConnected, SchedulerError, OSError) as exc:
+            except CallFailed as exc:
                 log.debug("acknowledging %s failed: %s", task_id, exc)
         if kill_unknown:
             log.info("killing unknown task %s", task_id)
             try:
                 self.driver.kill(task_id, agent_id)
-            except (NotConnected, SchedulerError, OSError):
+            except CallFailed:
                 pass
         self.wake()
 
@@ -479,7 +471,7 @@ class MarathonScheduler:
         for task_id, agent_id in due:
             try:
                 self.driver.kill(task_id, agent_id or None)
-            except (NotConnected, SchedulerError, OSError) as exc:
+            except CallFailed as exc:
                 log.debug("kill %s deferred: %s", task_id, exc)
                 with self.lock:
                     task = self.state.tasks.get(task_id)
