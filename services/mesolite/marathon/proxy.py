@@ -8,7 +8,8 @@ through a standby would die with the standby and buffer at its mercy, so it is r
 marathon-python and marathon-lb follow.
 
 Chronos' forwarder (``core/leader_forward.py``) marks requests with its own header and leaves errors to the caller;
-Marathon keeps upstream's ``X-Marathon-Via`` loop detection and its 502/504 answers, which operators know.
+Marathon keeps upstream's ``X-Marathon-Via`` loop detection and its 502/504 answers, which operators know. What any
+proxy does (hop-by-hop headers out, ``X-Forwarded-For`` extended) is shared with it.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from flask import Request, Response
 from requests.adapters import HTTPAdapter
 
 from mesolite.core.http import json_response
-from mesolite.core.leader_forward import HOP_BY_HOP
+from mesolite.core.leader_forward import HOP_BY_HOP, end_to_end, forwarded_headers
 
 VIA = "X-Marathon-Via"
 LEADER = "X-Marathon-Leader"
@@ -50,10 +51,8 @@ class LeaderProxy:
         seen = ",".join(request.headers.getlist(VIA))
         if self.via in [part.strip() for part in seen.split(",")]:
             return json_response({"message": "Detected proxying loop."}, status=502)
-        headers = {name: value for name, value in request.headers.items() if name.lower() not in HOP_BY_HOP}
+        headers = forwarded_headers(request, ",")
         headers[VIA] = f"{seen}, {self.via}" if seen else self.via
-        forwarded = [h for h in (request.headers.get("X-Forwarded-For"), request.remote_addr) if h]
-        headers["X-Forwarded-For"] = ",".join(forwarded)
         data = None
         if request.method not in ("GET", "HEAD", "DELETE"):
             data = request.get_data()
@@ -73,5 +72,5 @@ class LeaderProxy:
             return json_response({"message": "Connection to leader refused."}, status=502)
         except requests.Timeout:
             return json_response({"message": "Connection to leader timed out."}, status=504)
-        returned = [(name, value) for name, value in answer.raw.headers.items() if name.lower() not in NOT_RETURNED]
+        returned = end_to_end(answer.raw.headers.items(), NOT_RETURNED)
         return Response(answer.content, status=answer.status_code, headers=[*returned, (VIA, self.via)])
