@@ -20,10 +20,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from mesolite.core.store import Store
-from mesolite.marathon import appdef, pathid
+from mesolite.marathon import appdef, groups
 from mesolite.marathon.appdef import Invalid
 from mesolite.marathon.deployments import Runner, build_steps, depths, kill_order
+from mesolite.marathon.errors import Locked, NotFound, NotLeading, TooManyDeployments, UnknownTask, Unsatisfiable
 from mesolite.marathon.events import EventBus
+from mesolite.marathon.groups import AppUpdate, GroupUpdate, Root
 from mesolite.marathon.health import HealthChecker
 from mesolite.marathon.scheduler import MarathonScheduler, SchedulerConfig
 from mesolite.marathon.state import Deployment, State, Task, VersionClock
@@ -32,6 +34,8 @@ log = logging.getLogger(__name__)
 
 TICK = 0.25
 MARATHON_VERSION = "1.6.322"
+# A dry run's answer: the deployment's steps, each a list of actions.
+Steps = list[list[dict[str, Any]]]
 
 
 @dataclass
@@ -59,46 +63,6 @@ class MarathonConfig:
     leader_proxy_connection_timeout: float = 5.0
     leader_proxy_read_timeout: float = 10.0
     max_running_deployments: int = 100
-
-
-class ApiError(Exception):
-    def __init__(self, status: int, message: str, **extra: Any) -> None:
-        super().__init__(message)
-        self.status = status
-        self.body = {"message": message, **extra}
-
-
-def not_found(kind: str, ident: str) -> ApiError:
-    return ApiError(404, f"{kind} '{ident}' does not exist")
-
-
-class Root:
-    """A mutable copy of the apps and groups a request rewrites; the original stays untouched until it commits."""
-
-    def __init__(self, state: State) -> None:
-        self.apps = dict(state.apps)
-        self.groups = {k: dict(v) for k, v in state.groups.items()}
-        self.app_group = dict(state.app_group)
-        self.restart: set[str] = set()
-        self.kills: dict[str, list[str]] = {}
-
-    def put_app(self, app: dict[str, Any], group: str | None = None) -> None:
-        self.apps[app["id"]] = app
-        self.app_group[app["id"]] = group or self.app_group.get(app["id"]) or pathid.parent(app["id"])
-
-    def remove_app(self, app_id: str) -> None:
-        self.apps.pop(app_id, None)
-        self.app_group.pop(app_id, None)
-
-    def apps_under(self, group_id: str) -> list[str]:
-        return [a for a, g in self.app_group.items() if g == group_id or pathid.is_ancestor(group_id, g)]
-
-    def remove_group(self, group_id: str) -> None:
-        for app_id in self.apps_under(group_id):
-            self.remove_app(app_id)
-        for gid in [g for g in self.groups if g == group_id or pathid.is_ancestor(group_id, g)]:
-            if gid != "/":
-                self.groups.pop(gid, None)
 
 
 class Marathon:
@@ -224,7 +188,7 @@ class Marathon:
         """Under the lock, before any change: a request that raced a lost election must not write the new
         leader's state."""
         if not self.loaded.is_set():
-            raise ApiError(503, "Marathon is not the leader; retry against the current leader")
+            raise NotLeading("Marathon is not the leader; retry against the current leader")
 
     def wake(self) -> None:
         self._wake.set()
@@ -316,7 +280,7 @@ class Marathon:
         force: bool = False,
         dry_run: bool = False,
         group_version_of: str | None = None,
-    ) -> Deployment | list[list[dict[str, Any]]]:
+    ) -> Deployment | Steps:
         with self.lock:
             self.require_leadership()
             root = Root(self.state)
@@ -324,7 +288,7 @@ class Marathon:
             version = self.clock.next()
             original = self.state.apps
             self._finalize_apps(root, original, version)
-            self._ensure_groups(root, version)
+            groups.ensure_groups(root, version)
             depths(root.apps, root.groups, root.app_group)
             steps, affected = build_steps(
                 {a: original[a] for a in original if a not in root.apps or root.apps[a] is not original[a]},
@@ -338,17 +302,9 @@ class Marathon:
                 return steps
             conflicts = [d for d in self.state.deployments.values() if set(d.affected_apps) & set(affected)]
             if conflicts and not force:
-                ids = ", ".join(d.id for d in conflicts)
-                raise ApiError(
-                    409,
-                    "App is locked by one or more deployments. Override with the option '?force=true'. "
-                    f"View details at '/v2/deployments/<DEPLOYMENT_ID>'. Deployments: {ids}",
-                    deployments=[{"id": d.id} for d in conflicts],
-                )
+                raise Locked([d.id for d in conflicts])
             if len(self.state.deployments) - len(conflicts) >= self.config.max_running_deployments:
-                raise ApiError(
-                    403, f"Max number of running deployments is exceeded: {self.config.max_running_deployments}"
-                )
+                raise TooManyDeployments(self.config.max_running_deployments)
             for deployment in conflicts:
                 self.state.delete_deployment(deployment.id)
                 self.events.publish("deployment_failed", id=deployment.id, plan=self.plan_json(deployment))
@@ -365,7 +321,7 @@ class Marathon:
             for app_id in affected:
                 self.scheduler.reset_delay(app_id)
             if group_version_of is not None:
-                self.state.put_group_version(group_version_of, version, self._group_snapshot(group_version_of))
+                self.state.put_group_version(group_version_of, version, groups.snapshot(self.state, group_version_of))
             self.events.publish("group_change_success", groupId="/", version=version)
             self.events.publish(
                 "deployment_info", plan=self.plan_json(deployment), currentStep=self._step_json(deployment)
@@ -392,18 +348,9 @@ class Marathon:
                         if appdef.port_mappings(root.apps[changed])
                         else f"/portDefinitions({index})/port"
                     )
-                    raise ApiError(
-                        422,
-                        "Object is not valid",
-                        details=[
-                            {
-                                "path": path,
-                                "errors": [
-                                    f"Requested service port {port} conflicts with a service port in use by app "
-                                    f"{owners[port] if changed == app_id else app_id}"
-                                ],
-                            }
-                        ],
+                    user = owners[port] if changed == app_id else app_id
+                    raise Invalid(
+                        [(path, f"Requested service port {port} conflicts with a service port in use by app {user}")]
                     )
                 owners[port] = app_id
         for app in list(original.values()) + list(root.apps.values()):
@@ -423,10 +370,9 @@ class Marathon:
                     while cursor in used:
                         cursor += 1
                     if cursor > self.config.local_port_max:
-                        raise ApiError(
-                            422,
+                        raise Unsatisfiable(
                             "Port range exhausted: no free service port in "
-                            f"[{self.config.local_port_min}, {self.config.local_port_max}]",
+                            f"[{self.config.local_port_min}, {self.config.local_port_max}]"
                         )
                     port = cursor
                 used.add(port)
@@ -444,21 +390,11 @@ class Marathon:
             app["version"] = version
             app["versionInfo"] = {
                 "lastScalingAt": version,
-                "lastConfigChangeAt": version if config_changed else old["versionInfo"]["lastConfigChangeAt"],
+                "lastConfigChangeAt": (
+                    version if config_changed or old is None else old["versionInfo"]["lastConfigChangeAt"]
+                ),
             }
             root.apps[app_id] = app
-
-    def _ensure_groups(self, root: Root, version: str) -> None:
-        needed = set(root.app_group.values()) | set(root.groups)
-        for group_id in list(needed):
-            g = group_id
-            while g != "/":
-                needed.add(g)
-                g = pathid.parent(g)
-        for group_id in needed:
-            if group_id not in root.groups:
-                root.groups[group_id] = {"id": group_id, "dependencies": [], "version": version}
-        root.groups.setdefault("/", {"id": "/", "dependencies": [], "version": version})
 
     def _commit(self, root: Root, version: str) -> None:
         for app_id in [a for a in self.state.apps if a not in root.apps]:
@@ -479,7 +415,7 @@ class Marathon:
             self.require_leadership()
             deployment = self.state.deployments.get(deployment_id)
             if deployment is None:
-                raise ApiError(404, f"DeploymentPlan {deployment_id} does not exist")
+                raise NotFound.deployment(deployment_id)
             if force:
                 self.state.delete_deployment(deployment_id)
                 self.events.publish("deployment_failed", id=deployment_id, plan=self.plan_json(deployment))
@@ -499,6 +435,99 @@ class Marathon:
             result = self.deploy(revert, force=True)
             assert isinstance(result, Deployment)
             return result
+
+    # ------------------------------------------------------------------ the changes the API asks for
+    # Each takes parsed, typed arguments and raises domain errors (errors.py); the semantics are in groups.py.
+
+    def create_app(self, app: dict[str, Any], force: bool = False) -> Deployment:
+        return self._deployed(lambda root: groups.create_app(root, app), force)
+
+    def update_apps(self, updates: list[AppUpdate], force: bool = False, must_exist: bool = False) -> Deployment:
+        """PUT or PATCH of one app or several, as one deployment; PATCH (``must_exist``) never creates."""
+
+        def change(root: Root) -> None:
+            for update in updates:
+                groups.update_app(root, update, self.state.app_version, must_exist)
+
+        return self._deployed(change, force)
+
+    def delete_app(self, app_id: str, force: bool = True) -> Deployment:
+        return self._deployed(lambda root: groups.delete_app(root, app_id), force)
+
+    def restart_app(self, app_id: str, force: bool = False) -> Deployment:
+        return self._deployed(lambda root: groups.restart_app(root, app_id), force)
+
+    def kill_and_scale(self, kills: dict[str, list[str]]) -> Deployment:
+        """Kill tasks and scale their apps down by as many; it overrides any deployment holding those apps."""
+        return self._deployed(lambda root: groups.kill_and_scale(root, kills), force=True)
+
+    def kill_tasks(self, tasks: list[Task], reason: str) -> None:
+        with self.lock:
+            for task in tasks:
+                self.kill_task(task, reason)
+
+    def tasks_by_id(self, ids: list[str]) -> list[Task]:
+        with self.lock:
+            missing = next((i for i in ids if i not in self.state.tasks), None)
+            if missing is not None:
+                raise UnknownTask(missing)
+            return [self.state.tasks[i] for i in ids]
+
+    def create_group(self, update: GroupUpdate, force: bool = False) -> Deployment:
+        return self._deployed(lambda root: groups.create_group(root, update), force, group_version_of=update.id)
+
+    def update_group(self, update: GroupUpdate, force: bool = False, dry_run: bool = False) -> Deployment | Steps:
+        return self.deploy(
+            lambda root: groups.apply_update(root, update), force=force, dry_run=dry_run, group_version_of=update.id
+        )
+
+    def scale_group(
+        self, group_id: str, factor: float, force: bool = False, dry_run: bool = False
+    ) -> Deployment | Steps:
+        return self.deploy(
+            lambda root: groups.scale_group(root, group_id, factor),
+            force=force,
+            dry_run=dry_run,
+            group_version_of=group_id,
+        )
+
+    def rollback_group(
+        self, group_id: str, version: str, force: bool = False, dry_run: bool = False
+    ) -> Deployment | Steps:
+        with self.lock:
+            saved = self.state.group_version(group_id, version)
+        if saved is None:
+            raise NotFound.group(group_id, version)
+        return self.deploy(
+            lambda root: groups.restore(root, group_id, saved), force=force, dry_run=dry_run, group_version_of=group_id
+        )
+
+    def delete_group(self, group_id: str, force: bool = False) -> Deployment:
+        return self._deployed(lambda root: groups.delete_group(root, group_id), force)
+
+    def _deployed(self, change: Callable[[Root], None], force: bool, group_version_of: str | None = None) -> Deployment:
+        result = self.deploy(change, force=force, group_version_of=group_version_of)
+        assert isinstance(result, Deployment)
+        return result
+
+    def reset_delay(self, app_id: str) -> None:
+        """``DELETE /v2/queue/{app}/delay``: launch again now, whatever the backoff says."""
+        with self.lock:
+            if app_id not in self.state.apps:
+                raise NotFound.app(app_id)
+            self.scheduler.reset_delay(app_id)
+        self.wake()
+
+    def set_callback(self, url: str, subscribed: bool) -> None:
+        """Add or remove an ``--event_subscriber http_callback`` URL (stored, so a new leader keeps sending)."""
+        with self.lock:
+            urls = list(self.state.subscribers)
+            if subscribed and url not in urls:
+                urls.append(url)
+            elif not subscribed and url in urls:
+                urls.remove(url)
+            self.state.set_subscribers(urls)
+            self.events.set_callbacks(urls)
 
     # ------------------------------------------------------------------ JSON for events
 
@@ -526,20 +555,6 @@ class Marathon:
     @staticmethod
     def _step_json(deployment: Deployment) -> dict[str, Any]:
         return {"actions": [{"action": a["action"], "app": a["app"]} for a in deployment.current_actions()]}
-
-    def _group_snapshot(self, group_id: str) -> dict[str, Any]:
-        apps = {a: copy.deepcopy(self.state.apps[a]) for a in self.state.apps_in_group(group_id)}
-        groups = {g: dict(v) for g, v in self.state.groups.items() if g == group_id or pathid.is_ancestor(group_id, g)}
-        return {"apps": apps, "groups": groups, "app_group": {a: self.state.app_group[a] for a in apps}}
-
-    def restore_group(self, root: Root, group_id: str, snapshot: dict[str, Any]) -> None:
-        root.remove_group(group_id)
-        for gid, group in snapshot["groups"].items():
-            root.groups[gid] = dict(group)
-        for app_id, app in snapshot["apps"].items():
-            restored = copy.deepcopy(app)
-            restored.pop("version", None)
-            root.put_app(restored, snapshot["app_group"].get(app_id))
 
 
 def raise_invalid(path: str, message: str) -> None:

@@ -153,6 +153,28 @@ def group_json(m: Marathon, group_id: str, embed: set[str], group_embed: set[str
     return out
 
 
+def group_snapshot_json(group_id: str, snapshot: dict[str, Any], version: str) -> dict[str, Any]:
+    """A stored group version (``groups.snapshot``) in the shape of ``GET /v2/groups/{id}``."""
+    groups = snapshot["groups"]
+
+    def render(gid: str) -> dict[str, Any]:
+        group = groups.get(gid) or {"dependencies": []}
+        return {
+            "id": gid,
+            "apps": [
+                app_definition(a)
+                for a_id, a in sorted(snapshot["apps"].items())
+                if snapshot["app_group"].get(a_id) == gid
+            ],
+            "groups": [render(g) for g in sorted(groups) if g != gid and pathid.parent(g) == gid],
+            "dependencies": group.get("dependencies") or [],
+            "version": version,
+            "pods": [],
+        }
+
+    return render(group_id)
+
+
 def deployment_json(m: Marathon, deployment: Deployment) -> dict[str, Any]:
     current = deployment.current_actions()
     actions = []
