@@ -25,7 +25,8 @@ from kazoo.client import KazooClient
 from mesolite.core import zk
 from mesolite.core.leader_runner import Fence, FencedStore, LeaderRunner, LeadingFence
 from mesolite.core.store import SQLiteStore
-from mesolite.marathon.service import MARATHON_VERSION, ApiError, Marathon, MarathonConfig
+from mesolite.marathon.errors import NotLeading
+from mesolite.marathon.service import MARATHON_VERSION, Marathon, MarathonConfig
 
 NOT_LEADING = "Marathon is not the leader; retry against the current leader"
 
@@ -102,8 +103,8 @@ class ZooKeeperLeadership:
     """Contends for leadership in ZooKeeper; leads (``Marathon.become_leader``) exactly while elected.
 
     The state's writes are fenced: once this instance has lost the lead (before its term has even stopped), a write
-    is refused with the 503 an API call gets from an instance that does not lead, so a late write can never overwrite
-    what the new leader wrote."""
+    is refused with ``NotLeading`` (the 503 an API call gets from an instance that does not lead), so a late write can
+    never overwrite what the new leader wrote."""
 
     def __init__(self, config: MarathonConfig, client: KazooClient, base: str) -> None:
         self.host_port = f"{config.hostname}:{config.http_port}"
@@ -111,7 +112,7 @@ class ZooKeeperLeadership:
         self.runner: LeaderRunner[LeaderTerm] = LeaderRunner(
             client, f"{base}/leader", self._info(config), self._term, retry_delay=1.0
         )
-        fence = LeadingFence(self.runner, lambda: ApiError(503, NOT_LEADING))
+        fence = LeadingFence(self.runner, lambda: NotLeading(NOT_LEADING))
         self.marathon = Marathon(config, FencedStore(zk.ZooKeeperStore(client, f"{base}/state"), fence))
 
     def _info(self, config: MarathonConfig) -> dict[str, Any]:
