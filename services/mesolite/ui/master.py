@@ -1,8 +1,9 @@
 """The master's web UI: overview, frameworks, agents, offers, and a sandbox browser that goes through the master.
 
-The pages render ``/master/state`` (``views.state_json``), the same document the Mesos UI reads. Unlike the Mesos UI,
-sandbox files are fetched by the master from the agent's own ``/files`` API and handed to the browser, so only the
-master needs to be reachable from the operator's machine. The proxy forwards nothing but ``/files/browse``,
+The pages render ``/master/state`` (``Master.state_json``), the same document the Mesos UI reads; the UI reads the
+master only through that read model (``MasterReadModel``), never its lock or records. Unlike the Mesos UI, sandbox
+files are fetched by the master from the agent's own ``/files`` API and handed to the browser, so only the master
+needs to be reachable from the operator's machine. The proxy forwards nothing but ``/files/browse``,
 ``/files/read`` and ``/files/download`` with their documented parameters; the agent confines paths to its sandboxes.
 """
 
@@ -11,7 +12,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from dataclasses import asdict
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import urlencode
 
 import requests
@@ -20,8 +21,6 @@ from flask import Blueprint, Flask, Response, abort, redirect, render_template, 
 from mesolite.core.http import json_response
 from mesolite.core.server import SERVICE_KEY
 from mesolite.core.service_group import ServiceGroup
-from mesolite.master import views
-from mesolite.master.state import Master
 from mesolite.ui.allocation import WINDOW_SECONDS, AllocationHistory, Sample, chart_series
 from mesolite.ui.common import ui_blueprint
 
@@ -32,17 +31,27 @@ COMPLETED_SHOWN = 100
 CHART_WIDTH, CHART_HEIGHT = 600, 120
 
 
-def register_master_ui(app: Flask, master: Master) -> None:
+class MasterReadModel(Protocol):
+    """What the UI reads of the master: fresh documents, built under the master's lock by the master."""
+
+    def state_json(self) -> dict[str, Any]: ...
+
+    def metrics_json(self) -> dict[str, float]: ...
+
+    def agent_endpoint(self, agent_id: str) -> str | None: ...
+
+
+def register_master_ui(app: Flask, master: MasterReadModel) -> None:
     """Mount the UI on the master's app; the allocation sampler starts and stops with the master's service."""
     history = AllocationHistory(lambda: measure_allocation(master))
     app.extensions[SERVICE_KEY] = ServiceGroup(app.extensions[SERVICE_KEY], history)
     app.register_blueprint(master_ui_blueprint(master, history))
 
 
-def measure_allocation(master: Master) -> Sample | None:
-    if not master.leading:
+def measure_allocation(master: MasterReadModel) -> Sample | None:
+    metrics = master.metrics_json()
+    if not metrics.get("master/elected"):
         return None
-    metrics = views.metrics_json(master)
     if not metrics.get("master/cpus_total") and not metrics.get("master/mem_total"):
         return None
     return Sample(
@@ -132,7 +141,7 @@ def sandbox_root(framework_id: str, executor_id: str) -> str:
 # ---------------------------------------------------------------------------------------------------- blueprint
 
 
-def master_ui_blueprint(master: Master, history: AllocationHistory) -> Blueprint:
+def master_ui_blueprint(master: MasterReadModel, history: AllocationHistory) -> Blueprint:
     bp = ui_blueprint(
         NAME,
         "Mesos",
@@ -146,14 +155,13 @@ def master_ui_blueprint(master: Master, history: AllocationHistory) -> Blueprint
     session = requests.Session()
 
     def state() -> dict[str, Any]:
-        return views.state_json(master)
+        return master.state_json()
 
     def agent_endpoint(agent_id: str) -> str:
-        with master.locked():
-            agent = master.agents.get(agent_id)
-            if agent is None:
-                abort(404, f"No agent with id {agent_id}")
-            return agent.endpoint
+        endpoint = master.agent_endpoint(agent_id)
+        if endpoint is None:
+            abort(404, f"No agent with id {agent_id}")
+        return endpoint
 
     def agent_files(agent_id: str, verb: str, params: dict[str, Any], stream: bool = False) -> requests.Response:
         endpoint = agent_endpoint(agent_id)
