@@ -3,6 +3,9 @@
 Status codes, messages and paths follow Mesos' handlers (src/master/http.cpp): schedulers and tools written for
 Apache Mesos branch on them. Every read endpoint answers under ``/master/X`` and ``/X``, as libprocess delegates
 the ``master`` process' routes.
+
+This is the edge: bodies are parsed into typed calls here (``calls.py``) before the ``Master`` sees them, and the
+domain errors it raises (``errors.py``) become Mesos' status codes and plain-text messages here.
 """
 
 from __future__ import annotations
@@ -11,10 +14,10 @@ import json
 import logging
 import os
 import queue
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
-from flask import Flask, Response, request
+from flask import Blueprint, Flask, Response, request
 
 from mesolite import MESOS_VERSION
 from mesolite.core import protocol as proto
@@ -67,16 +70,6 @@ def create_app(config: MasterConfig, master: Master | None = None) -> Flask:
         query = request.query_string.decode()
         return Response(status=307, headers={"Location": location + request.path + (f"?{query}" if query else "")})
 
-    def route(path: str, methods: tuple[str, ...] = ("GET",)) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-        """Register ``/master<path>`` and ``<path>``, like libprocess' delegate process."""
-
-        def register(view: Callable[..., Any]) -> Callable[..., Any]:
-            app.add_url_rule(f"/master{path}", f"master{path}", view, methods=list(methods))
-            app.add_url_rule(path, path, view, methods=list(methods))
-            return view
-
-        return register
-
     @app.errorhandler(MasterError)
     def master_error(exc: MasterError) -> Response:
         return text_response(exc.message, status_code(exc))
@@ -85,28 +78,53 @@ def create_app(config: MasterConfig, master: Master | None = None) -> Flask:
     def version() -> Response:
         return json_response({"version": MESOS_VERSION, **views.BUILD})
 
-    @route("/api/v1/scheduler", methods=("POST",))
+    @app.get("/metrics/snapshot")
+    def metrics() -> Response:
+        return json_response(master.metrics_json())
+
+    # The ``master`` process' routes answer under ``/master/X`` and ``/X``, as libprocess delegates them.
+    for blueprint in (_scheduler_api(master), _read_endpoints(master), _operator_endpoints(master)):
+        app.register_blueprint(blueprint, url_prefix="/master", name=f"master_{blueprint.name}")
+        app.register_blueprint(blueprint)
+    app.register_blueprint(_agent_protocol(master), url_prefix="/master/internal")
+    from mesolite.ui.master import register_master_ui  # the web UI: services/mesolite/ui/
+
+    register_master_ui(app, master)
+    return app
+
+
+def _scheduler_api(master: Master) -> Blueprint:
+    bp = Blueprint("scheduler", __name__)
+
+    @bp.post("/api/v1/scheduler")
     def scheduler() -> Response:
         return _scheduler_call(master)
 
-    @route("/state")
-    @route("/state.json")
+    return bp
+
+
+def _read_endpoints(master: Master) -> Blueprint:
+    """The v0 JSON endpoints tools poll (Mesos-DNS, marathon-lb style bridges, the web UIs, curl)."""
+    bp = Blueprint("reads", __name__)
+
+    @bp.get("/state")
+    @bp.get("/state.json")
     def state() -> Response:
         return json_response(master.state_json())
 
-    @route("/state-summary")
+    @bp.get("/state-summary")
     def state_summary() -> Response:
         return json_response(master.state_summary_json())
 
-    @route("/slaves")
+    @bp.get("/slaves")
     def slaves() -> Response:
         return json_response(master.slaves_json(request.args.get("slave_id")))
 
-    @route("/frameworks")
+    @bp.get("/frameworks")
     def frameworks() -> Response:
         return json_response(master.frameworks_json(request.args.get("framework_id")))
 
-    @route("/tasks")
+    @bp.get("/tasks")
     def tasks() -> Response:
         try:
             limit = query_int("limit", 100) or 0
@@ -125,26 +143,33 @@ def create_app(config: MasterConfig, master: Master | None = None) -> Flask:
         )
         return json_response(master.tasks_json(query))
 
-    @route("/health")
+    @bp.get("/flags")
+    def flags() -> Response:
+        return json_response({"flags": master.flags_json()})
+
+    @bp.get("/roles")
+    def roles() -> Response:
+        return json_response(master.roles_json())
+
+    @bp.get("/health")
     def health() -> Response:
         return Response(status=200)
 
-    @route("/redirect")
+    @bp.get("/redirect")
     def redirect() -> Response:
         location = _leader_location(master)
         if location is None:
             return text_response("No leader elected", 503)
         return Response(status=307, headers={"Location": location})
 
-    @route("/flags")
-    def flags() -> Response:
-        return json_response({"flags": master.flags_json()})
+    return bp
 
-    @route("/roles")
-    def roles() -> Response:
-        return json_response(master.roles_json())
 
-    @route("/weights", methods=("GET", "PUT"))
+def _operator_endpoints(master: Master) -> Blueprint:
+    """The v0 endpoints that change something: role weights and framework teardown."""
+    bp = Blueprint("operator", __name__)
+
+    @bp.route("/weights", methods=["GET", "PUT"])
     def weights() -> Response:
         if request.method == "GET":
             return json_response(master.weights_json())
@@ -158,7 +183,7 @@ def create_app(config: MasterConfig, master: Master | None = None) -> Flask:
         master.update_weights(updates)
         return Response(status=200)
 
-    @route("/teardown", methods=("POST",))
+    @bp.post("/teardown")
     def teardown() -> Response:
         framework_id = request.form.get("frameworkId") or request.args.get("frameworkId")
         if not framework_id:
@@ -169,15 +194,7 @@ def create_app(config: MasterConfig, master: Master | None = None) -> Flask:
             return text_response(f"No framework found with specified ID: {framework_id}", 400)
         return Response(status=200)
 
-    @app.get("/metrics/snapshot")
-    def metrics() -> Response:
-        return json_response(master.metrics_json())
-
-    _agent_protocol(app, master)
-    from mesolite.ui.master import register_master_ui  # the web UI: services/mesolite/ui/
-
-    register_master_ui(app, master)
-    return app
+    return bp
 
 
 def _build(config: MasterConfig) -> tuple[Master, Any]:
@@ -283,13 +300,14 @@ def _event_stream(master: Master, subscription: Subscription) -> Response:
     )
 
 
-def _agent_protocol(app: Flask, master: Master) -> None:
-    """The agent → master half of the agent protocol (docs/agent-protocol.md)."""
+def _agent_protocol(master: Master) -> Blueprint:
+    """The agent → master half of the agent protocol (docs/agent-protocol.md), under ``/master/internal``."""
+    bp = Blueprint("agent_protocol", __name__)
 
     def body() -> dict[str, Any]:
         return calls.agent_message(request.get_data())
 
-    @app.post("/master/internal/register")
+    @bp.post("/register")
     def register() -> Response:
         agent_id = master.register_agent(calls.parse_registration(body()))
         return json_response(
@@ -300,23 +318,25 @@ def _agent_protocol(app: Flask, master: Master) -> None:
             }
         )
 
-    @app.post("/master/internal/heartbeat")
+    @bp.post("/heartbeat")
     def heartbeat() -> Response:
         if not master.agent_heartbeat(calls.parse_heartbeat(body())):
             return text_response("Unknown agent: re-register", 404)
         return json_response({})
 
-    @app.post("/master/internal/status")
+    @bp.post("/status")
     def status() -> Response:
         settled = master.agent_status_update(calls.parse_status_update(body()))
         return json_response({"acknowledged": settled}, 202)
 
-    @app.post("/master/internal/executor_exited")
+    @bp.post("/executor_exited")
     def executor_exited() -> Response:
         master.agent_executor_exited(calls.parse_executor_exited(body()))
         return Response(status=202)
 
-    @app.post("/master/internal/message")
+    @bp.post("/message")
     def message() -> Response:
         master.agent_executor_message(calls.parse_executor_message(body()))
         return Response(status=202)
+
+    return bp

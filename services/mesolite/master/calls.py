@@ -71,11 +71,25 @@ class Teardown:
 
 
 @dataclass(frozen=True)
-class Launch:
-    """A LAUNCH operation (``executor`` None) or a LAUNCH_GROUP (its tasks share ``executor``)."""
+class TaskSpec:
+    """A TaskInfo to launch: the ids the master needs read out, the whole TaskInfo kept to forward to the agent."""
 
-    task_infos: tuple[dict[str, Any], ...]
+    task_id: str
+    agent_id: str
+    name: str
+    info: dict[str, Any]
+    # The ExecutorInfo it runs under (its own for a custom executor, the group's for a task group), if any, and
+    # that executor's id (None when the ExecutorInfo lacks one: the task is then refused with TASK_ERROR).
     executor: dict[str, Any] | None = None
+    executor_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Launch:
+    """A LAUNCH operation (``group_executor`` None) or a LAUNCH_GROUP (its tasks share ``group_executor``)."""
+
+    tasks: tuple[TaskSpec, ...]
+    group_executor: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -86,8 +100,8 @@ class Accept:
     refuse_seconds: float = DEFAULT_REFUSE_SECONDS
 
     @property
-    def task_infos(self) -> list[dict[str, Any]]:
-        return [task_info for launch in self.launches for task_info in launch.task_infos]
+    def tasks(self) -> list[TaskSpec]:
+        return [task for launch in self.launches for task in launch.tasks]
 
 
 @dataclass(frozen=True)
@@ -272,10 +286,13 @@ def _accept(body: dict[str, Any]) -> Accept:
         if error:
             raise InvalidCall(f"{PARSE}: {error}")
         if operation["type"] == "LAUNCH":
-            launches.append(Launch(tuple(operation["launch"]["task_infos"])))
+            launches.append(Launch(tuple(_task_spec(info, None) for info in operation["launch"]["task_infos"])))
         elif operation["type"] == "LAUNCH_GROUP":
             group = operation["launch_group"]
-            launches.append(Launch(tuple(group["task_group"]["tasks"]), group["executor"]))
+            executor = group["executor"]
+            launches.append(
+                Launch(tuple(_task_spec(info, executor) for info in group["task_group"]["tasks"]), executor)
+            )
     return Accept(
         offer_ids=tuple(proto.unwrap(o) for o in _list(body.get("offer_ids"))),
         launches=tuple(launches),
@@ -308,6 +325,20 @@ def operation_shape_error(operation: Any) -> str | None:
         if not isinstance(task.get("resources", []), list):
             return "TaskInfo.resources must be a list"
     return None
+
+
+def _task_spec(info: dict[str, Any], group_executor: dict[str, Any] | None) -> TaskSpec:
+    """A TaskInfo that ``operation_shape_error`` passed: it has a name, a task id and an agent id."""
+    own = info.get("executor")
+    executor = group_executor if group_executor is not None else own if isinstance(own, dict) else None
+    return TaskSpec(
+        task_id=proto.unwrap(info["task_id"]) or "",
+        agent_id=proto.unwrap(info["agent_id"]) or "",
+        name=str(info.get("name", "")),
+        info=info,
+        executor=executor,
+        executor_id=proto.unwrap(executor.get("executor_id")) if executor is not None else None,
+    )
 
 
 def _kill(body: dict[str, Any]) -> Kill:

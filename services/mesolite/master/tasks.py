@@ -45,8 +45,8 @@ class TaskLifecycle:
             for offer in offers:
                 self._offers.remove(offer.id)
             lost = "TASK_DROPPED" if framework.partition_aware else "TASK_LOST"
-            for task_info in call.task_infos:
-                self._reject(framework, task_info, lost, "REASON_INVALID_OFFERS", invalid)
+            for spec in call.tasks:
+                self._reject(framework, spec, lost, "REASON_INVALID_OFFERS", invalid)
             self._wake()
             return
         agent = self._cluster.agents[offers[0].agent_id]
@@ -56,8 +56,8 @@ class TaskLifecycle:
             self._offers.remove(offer.id, recover=False)
         role = offers[0].role
         for launch in call.launches:
-            for task_info in launch.task_infos:
-                remaining = self._launch(framework, agent, role, task_info, launch.executor, remaining)
+            for spec in launch.tasks:
+                remaining = self._launch(framework, agent, role, spec, launch.group_executor, remaining)
         if remaining and call.refuse_seconds > 0:
             self._offers.add_filter(framework, agent.id, remaining, call.refuse_seconds)
         self._wake()
@@ -67,31 +67,29 @@ class TaskLifecycle:
         framework: Framework,
         agent: Agent,
         role: str,
-        task_info: dict[str, Any],
+        spec: calls.TaskSpec,
         group_executor: dict[str, Any] | None,
         remaining: Resources,
     ) -> Resources:
         """Launch one task if it is valid and fits in what is left of the offers; returns what is left then."""
-        error, taken = validation.task_error(framework, agent, task_info, group_executor, remaining)
+        error, taken = validation.task_error(framework, agent, spec, group_executor, remaining)
         if error is not None:
-            self._reject(framework, task_info, "TASK_ERROR", "REASON_TASK_INVALID", error)
+            self._reject(framework, spec, "TASK_ERROR", "REASON_TASK_INVALID", error)
             return remaining
-        task_id = proto.unwrap(task_info["task_id"]) or ""
-        executor = group_executor or task_info.get("executor")
-        executor_id = proto.unwrap((executor or {}).get("executor_id")) or task_id
+        executor_id = spec.executor_id or spec.task_id
         task = Task(
-            id=task_id,
+            id=spec.task_id,
             framework_id=framework.id,
             agent_id=agent.id,
             executor_id=executor_id,
-            name=str(task_info.get("name", "")),
+            name=spec.name,
             resources=taken.task,
             role=role,
-            info=task_info,
+            info=spec.info,
         )
-        framework.tasks[task_id] = task
+        framework.tasks[task.id] = task
         framework.changed()
-        agent.tasks[(framework.id, task_id)] = task
+        agent.tasks[(framework.id, task.id)] = task
         if taken.executor:
             agent.executors[(framework.id, executor_id)] = taken.executor
             if group_executor is None:
@@ -101,18 +99,18 @@ class TaskLifecycle:
             agent.endpoint,
             agent.id,
             framework.framework_info(),
-            task_info,
+            spec.info,
             role,
             group_executor,
             on_failure=functools.partial(self._on_launch_failure, task),
         )
         return remaining - taken.task - taken.executor
 
-    def _reject(self, framework: Framework, task_info: dict[str, Any], state: str, reason: str, message: str) -> None:
+    def _reject(self, framework: Framework, spec: calls.TaskSpec, state: str, reason: str, message: str) -> None:
         status = proto.task_status(
-            proto.unwrap(task_info.get("task_id")) or "",
+            spec.task_id,
             state,
-            agent_id=proto.unwrap(task_info.get("agent_id")),
+            agent_id=spec.agent_id,
             source="SOURCE_MASTER",
             reason=reason,
             message=message,

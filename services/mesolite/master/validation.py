@@ -10,8 +10,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from mesolite.core import protocol as proto
 from mesolite.core.resources import ResourceError, Resources
+from mesolite.master.calls import TaskSpec
 from mesolite.master.model import Agent, Framework, Offer
 
 # FrameworkInfo fields a framework cannot change once registered.
@@ -76,39 +76,35 @@ def offers_error(
 def task_error(
     framework: Framework,
     agent: Agent,
-    task_info: dict[str, Any],
+    task: TaskSpec,
     group_executor: dict[str, Any] | None,
     available: Resources,
 ) -> tuple[str | None, TaskResources]:
     """Mesos' TaskInfo checks; the first failure is the TASK_ERROR message. On success, what the task takes."""
     empty = TaskResources(Resources(), Resources())
-    task_id = proto.unwrap(task_info.get("task_id")) or ""
-    invalid_id = id_error(task_id)
+    invalid_id = id_error(task.task_id)
     if invalid_id:
         return f"Task ID {invalid_id}", empty
-    if task_id in framework.tasks:
-        return f"Task has duplicate ID: {task_id}", empty
-    task_agent = proto.unwrap(task_info.get("agent_id"))
-    if task_agent != agent.id:
-        return f"Task uses invalid agent: {task_agent} (the offer is for agent {agent.id})", empty
-    shape = _command_or_executor_error(task_info, group_executor)
+    if task.task_id in framework.tasks:
+        return f"Task has duplicate ID: {task.task_id}", empty
+    if task.agent_id != agent.id:
+        return f"Task uses invalid agent: {task.agent_id} (the offer is for agent {agent.id})", empty
+    shape = _command_or_executor_error(task.info, group_executor)
     if shape:
         return shape, empty
     try:
-        resources = Resources.from_v1(task_info.get("resources") or [])
+        resources = Resources.from_v1(task.info.get("resources") or [])
     except ResourceError as exc:
         return f"Task uses invalid resources: {exc}", empty
     if not resources:
         return "Task uses no resources", empty
-    executor = group_executor or task_info.get("executor")
     executor_resources = Resources()
-    if isinstance(executor, dict):
-        executor_id = proto.unwrap(executor.get("executor_id"))
-        if not executor_id:
+    if task.executor is not None:
+        if not task.executor_id:
             return "ExecutorInfo is missing 'executor_id'", empty
-        if (framework.id, executor_id) not in agent.executors:
+        if (framework.id, task.executor_id) not in agent.executors:
             try:
-                executor_resources = Resources.from_v1(executor.get("resources") or [])
+                executor_resources = Resources.from_v1(task.executor.get("resources") or [])
             except ResourceError as exc:
                 return f"Executor uses invalid resources: {exc}", empty
     needed = resources + executor_resources

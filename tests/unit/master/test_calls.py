@@ -135,26 +135,28 @@ def test_bad_subscribe_calls(subscribe: Any, message: str) -> None:
 
 
 def test_accept_is_typed() -> None:
-    executor = {"executor_id": {"value": "e"}, "type": "DEFAULT"}
+    group = {"executor_id": {"value": "e"}, "type": "DEFAULT"}
+    custom = {"executor_id": {"value": "c"}, "command": {"value": "run-executor"}}
     call = parse(
         "ACCEPT",
         {
             "offer_ids": [{"value": "o1"}, "o2", 5],
             "operations": [
-                {"type": "LAUNCH", "launch": {"task_infos": [task_info()]}},
+                {"type": "LAUNCH", "launch": {"task_infos": [task_info(), task_info(executor=custom)]}},
                 {"type": "RESERVE", "reserve": {}},
-                {
-                    "type": "LAUNCH_GROUP",
-                    "launch_group": {"executor": executor, "task_group": {"tasks": [task_info()]}},
-                },
+                {"type": "LAUNCH_GROUP", "launch_group": {"executor": group, "task_group": {"tasks": [task_info()]}}},
             ],
             "filters": {"refuse_seconds": 1e12},
         },
     )
     assert isinstance(call, calls.Accept)
     assert call.offer_ids == ("o1", "o2", None)
-    assert [launch.executor for launch in call.launches] == [None, executor]
-    assert call.task_infos == [task_info(), task_info()]
+    assert [launch.group_executor for launch in call.launches] == [None, group]
+    assert call.tasks == [
+        calls.TaskSpec("t", "a", "t", task_info()),
+        calls.TaskSpec("t", "a", "t", task_info(executor=custom), custom, "c"),
+        calls.TaskSpec("t", "a", "t", task_info(), group, "e"),
+    ]
     assert call.refuse_seconds == calls.MAX_REFUSE_SECONDS
 
 
