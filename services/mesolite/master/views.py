@@ -3,18 +3,27 @@
 Tools depend on these exact fields: Mesos-DNS reads ``leader``, ``slaves[].pid``, tasks' ``resources.ports`` and
 ``statuses[].container_status``; the web UI reads ``leader_info`` and ``slaves[].pid``. Resources are flattened
 (``{"cpus": 1.0, "ports": "[31000-31005]"}``) and ids are bare strings (``slave_id``, not ``agent_id``).
+
+These are the master's read model: each function is called through one of ``Master``'s read methods, which hold
+the master's lock while it runs, and returns a fresh document the caller owns (lists are copied; the payloads it
+shares, such as a task's labels, are replaced by the master, never edited), so neither the API nor the UI ever
+touches the lock or the records themselves.
 """
 
 from __future__ import annotations
 
 import time
 from collections import Counter
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from mesolite import MESOS_VERSION
 from mesolite.core import protocol as proto
 from mesolite.core.resources import Resources
-from mesolite.master.state import Agent, Framework, Master, Task
+from mesolite.master.model import Agent, Framework, Task
+
+if TYPE_CHECKING:
+    from mesolite.master.state import Master
 
 BUILD = {"build_date": "2026-11-21 00:00:00", "build_time": 1795305600, "build_user": "mesolite"}
 
@@ -30,7 +39,7 @@ def task_json(task: Task) -> dict[str, Any]:
         "state": task.state,
         "resources": task.resources.flatten(),
         "role": task.role,
-        "statuses": task.statuses,
+        "statuses": list(task.statuses),
     }
     for key in ("labels", "discovery", "container", "health_check", "kill_policy"):
         if key in info:
@@ -56,7 +65,7 @@ def agent_json(master: Master, agent: Agent) -> dict[str, Any]:
         "registered_time": agent.registered_time,
         "resources": agent.resources.flatten(),
         "used_resources": used.flatten(),
-        "offered_resources": master.offered(agent).flatten(),
+        "offered_resources": master.cluster.offered(agent).flatten(),
         "reserved_resources": reserved,
         "unreserved_resources": agent.resources.unreserved().flatten(),
         "attributes": agent.attributes.flatten(),
@@ -155,31 +164,95 @@ def flags_json(master: Master) -> dict[str, str]:
 
 
 def state_json(master: Master) -> dict[str, Any]:
-    with master.locked():
-        agents = list(master.agents.values())
-        return {
-            "version": MESOS_VERSION,
-            **BUILD,
-            "start_time": master.start_time,
-            "elected_time": master.elected_time,
-            "id": master.id,
-            "pid": master.pid,
-            "hostname": master.config.advertised_hostname,
-            "capabilities": ["AGENT_UPDATE", "AGENT_DRAINING", "QUOTA_V2"],
-            "activated_slaves": sum(1 for a in agents if a.state == "ACTIVE"),
-            "deactivated_slaves": 0,
-            "unreachable_slaves": sum(1 for a in agents if a.state == "UNREACHABLE"),
-            "leader": master.pid,
-            "leader_info": leader_json(master),
-            **({"cluster": master.config.cluster} if master.config.cluster else {}),
-            "flags": flags_json(master),
-            "slaves": [agent_json(master, a) for a in agents if a.state == "ACTIVE"],
-            "recovered_slaves": [recovered_agent_json(a) for a in agents if a.state == "RECOVERED"],
-            "frameworks": [framework_json(master, f) for f in master.frameworks.values()],
-            "completed_frameworks": [framework_json(master, f) for f in master.completed_frameworks],
-            "orphan_tasks": [],
-            "unregistered_frameworks": [],
-        }
+    agents = list(master.agents.values())
+    return {
+        "version": MESOS_VERSION,
+        **BUILD,
+        "start_time": master.start_time,
+        "elected_time": master.elected_time,
+        "id": master.id,
+        "pid": master.pid,
+        "hostname": master.config.advertised_hostname,
+        "capabilities": ["AGENT_UPDATE", "AGENT_DRAINING", "QUOTA_V2"],
+        "activated_slaves": sum(1 for a in agents if a.state == "ACTIVE"),
+        "deactivated_slaves": 0,
+        "unreachable_slaves": sum(1 for a in agents if a.state == "UNREACHABLE"),
+        "leader": master.pid,
+        "leader_info": leader_json(master),
+        **({"cluster": master.config.cluster} if master.config.cluster else {}),
+        "flags": flags_json(master),
+        "slaves": [agent_json(master, a) for a in agents if a.state == "ACTIVE"],
+        "recovered_slaves": [recovered_agent_json(a) for a in agents if a.state == "RECOVERED"],
+        "frameworks": [framework_json(master, f) for f in master.frameworks.values()],
+        "completed_frameworks": [framework_json(master, f) for f in master.completed_frameworks],
+        "orphan_tasks": [],
+        "unregistered_frameworks": [],
+    }
+
+
+def slaves_json(master: Master, wanted: str | None) -> dict[str, Any]:
+    """``/master/slaves``, optionally for one ``slave_id``."""
+    agents = [a for a in master.agents.values() if not wanted or a.id == wanted]
+    return {
+        "slaves": [agent_json(master, a) for a in agents if a.state == "ACTIVE"],
+        "recovered_slaves": [recovered_agent_json(a) for a in agents if a.state == "RECOVERED"],
+    }
+
+
+def frameworks_json(master: Master, wanted: str | None) -> dict[str, Any]:
+    """``/master/frameworks``, optionally for one ``framework_id``."""
+    return {
+        "frameworks": [framework_json(master, f) for f in master.frameworks.values() if not wanted or f.id == wanted],
+        "completed_frameworks": [
+            framework_json(master, f) for f in master.completed_frameworks if not wanted or f.id == wanted
+        ],
+        "unregistered_frameworks": [],
+    }
+
+
+@dataclass(frozen=True)
+class TaskQuery:
+    """``/master/tasks`` parameters: a page of tasks, ordered by when they were first staged."""
+
+    limit: int = 100
+    offset: int = 0
+    descending: bool = True
+    framework_id: str | None = None
+    task_id: str | None = None
+
+
+def tasks_json(master: Master, query: TaskQuery) -> dict[str, Any]:
+    found: list[Task] = []
+    for framework in master.frameworks.values():
+        if query.framework_id and framework.id != query.framework_id:
+            continue
+        found.extend(list(framework.tasks.values()) + list(framework.completed_tasks))
+    if query.task_id:
+        found = [t for t in found if t.id == query.task_id]
+    found.sort(key=lambda t: t.statuses[0]["timestamp"] if t.statuses else 0.0, reverse=query.descending)
+    return {"tasks": [task_json(t) for t in found[query.offset : query.offset + query.limit]]}
+
+
+def roles_json(master: Master) -> dict[str, Any]:
+    """``/master/roles``: roles with a weight or a framework, and what their frameworks' live tasks use."""
+    roles: dict[str, dict[str, Any]] = {}
+    for role, weight in master.weights.items():
+        roles[role] = {"name": role, "weight": weight, "frameworks": [], "resources": {}}
+    for framework in master.frameworks.values():
+        for role in framework.roles:
+            entry = roles.setdefault(
+                role,
+                {"name": role, "weight": master.weights.get(role, 1.0), "frameworks": [], "resources": {}},
+            )
+            entry["frameworks"].append(framework.id)
+    for entry in roles.values():
+        used = None
+        for framework_id in entry["frameworks"]:
+            for task in master.frameworks[framework_id].tasks.values():
+                if task.role == entry["name"] and not proto.is_terminal(task.state):
+                    used = task.resources if used is None else used + task.resources
+        entry["resources"] = used.flatten() if used is not None else {"cpus": 0.0, "mem": 0.0, "disk": 0.0, "gpus": 0.0}
+    return {"roles": sorted(roles.values(), key=lambda r: r["name"])}
 
 
 def recovered_agent_json(agent: Agent) -> dict[str, Any]:
@@ -195,36 +268,35 @@ def recovered_agent_json(agent: Agent) -> dict[str, Any]:
 
 def state_summary_json(master: Master) -> dict[str, Any]:
     """The light view tools moved to for polling: counts instead of task lists."""
-    with master.locked():
-        agent_counts: dict[str, Counter[str]] = {a: Counter() for a in master.agents}
-        framework_counts: dict[str, Counter[str]] = {}
-        framework_agents: dict[str, set[str]] = {}
-        for framework in master.frameworks.values():
-            counts = framework_counts.setdefault(framework.id, Counter())
-            for task in list(framework.tasks.values()) + list(framework.completed_tasks):
-                counts[task.state] += 1
-                agent_counts.setdefault(task.agent_id, Counter())[task.state] += 1
-                framework_agents.setdefault(framework.id, set()).add(task.agent_id)
-        slaves = []
-        for agent in master.agents.values():
-            if agent.state != "ACTIVE":
-                continue
-            entry = agent_json(master, agent)
-            entry.update(_state_counts(agent_counts.get(agent.id, Counter())))
-            entry["framework_ids"] = sorted(fid for fid, agents in framework_agents.items() if agent.id in agents)
-            slaves.append(entry)
-        frameworks = []
-        for framework in master.frameworks.values():
-            entry = framework_json(master, framework, summary=True)
-            entry.update(_state_counts(framework_counts.get(framework.id, Counter())))
-            entry["slave_ids"] = sorted(framework_agents.get(framework.id, set()))
-            frameworks.append(entry)
-        return {
-            "hostname": master.config.advertised_hostname,
-            **({"cluster": master.config.cluster} if master.config.cluster else {}),
-            "slaves": slaves,
-            "frameworks": frameworks,
-        }
+    agent_counts: dict[str, Counter[str]] = {a: Counter() for a in master.agents}
+    framework_counts: dict[str, Counter[str]] = {}
+    framework_agents: dict[str, set[str]] = {}
+    for framework in master.frameworks.values():
+        counts = framework_counts.setdefault(framework.id, Counter())
+        for task in list(framework.tasks.values()) + list(framework.completed_tasks):
+            counts[task.state] += 1
+            agent_counts.setdefault(task.agent_id, Counter())[task.state] += 1
+            framework_agents.setdefault(framework.id, set()).add(task.agent_id)
+    slaves = []
+    for agent in master.agents.values():
+        if agent.state != "ACTIVE":
+            continue
+        entry = agent_json(master, agent)
+        entry.update(_state_counts(agent_counts.get(agent.id, Counter())))
+        entry["framework_ids"] = sorted(fid for fid, agents in framework_agents.items() if agent.id in agents)
+        slaves.append(entry)
+    frameworks = []
+    for framework in master.frameworks.values():
+        entry = framework_json(master, framework, summary=True)
+        entry.update(_state_counts(framework_counts.get(framework.id, Counter())))
+        entry["slave_ids"] = sorted(framework_agents.get(framework.id, set()))
+        frameworks.append(entry)
+    return {
+        "hostname": master.config.advertised_hostname,
+        **({"cluster": master.config.cluster} if master.config.cluster else {}),
+        "slaves": slaves,
+        "frameworks": frameworks,
+    }
 
 
 def _state_counts(counts: Counter[str]) -> dict[str, int]:
@@ -232,41 +304,40 @@ def _state_counts(counts: Counter[str]) -> dict[str, int]:
 
 
 def metrics_json(master: Master) -> dict[str, float]:
-    with master.locked():
-        agents = list(master.agents.values())
-        frameworks = list(master.frameworks.values())
-        task_counts: Counter[str] = Counter()
-        for framework in frameworks:
-            for task in framework.tasks.values():
-                task_counts[task.state] += 1
-            for task in framework.completed_tasks:
-                task_counts[task.state] += 1
-        totals = Resources()
-        used = Resources()
-        for agent in agents:
-            if agent.state == "ACTIVE":
-                totals = totals + agent.resources
-                used = used + agent.used()
-        metrics: dict[str, float] = {
-            "master/elected": 1.0 if master.leading else 0.0,
-            "master/uptime_secs": time.time() - master.start_time,
-            "master/slaves_active": float(sum(a.state == "ACTIVE" for a in agents)),
-            "master/slaves_connected": float(sum(a.state == "ACTIVE" for a in agents)),
-            "master/slaves_disconnected": float(sum(a.state != "ACTIVE" for a in agents)),
-            "master/slaves_inactive": 0.0,
-            "master/slaves_unreachable": float(sum(a.state == "UNREACHABLE" for a in agents)),
-            "master/frameworks_active": float(sum(f.active for f in frameworks)),
-            "master/frameworks_inactive": float(sum(not f.active for f in frameworks)),
-            "master/frameworks_connected": float(sum(f.connected for f in frameworks)),
-            "master/frameworks_disconnected": float(sum(not f.connected for f in frameworks)),
-            "master/outstanding_offers": float(len(master.offers)),
-        }
-        for state in proto.ALL_STATES:
-            metrics[f"master/tasks_{state[5:].lower()}"] = float(task_counts.get(state, 0))
-        for name in ("cpus", "mem", "disk", "gpus"):
-            total, in_use = totals.scalar(name), used.scalar(name)
-            metrics[f"master/{name}_total"] = total
-            metrics[f"master/{name}_used"] = in_use
-            metrics[f"master/{name}_percent"] = in_use / total if total else 0.0
-        metrics.update({k: float(v) for k, v in master.metrics.items()})
-        return metrics
+    agents = list(master.agents.values())
+    frameworks = list(master.frameworks.values())
+    task_counts: Counter[str] = Counter()
+    for framework in frameworks:
+        for task in framework.tasks.values():
+            task_counts[task.state] += 1
+        for task in framework.completed_tasks:
+            task_counts[task.state] += 1
+    totals = Resources()
+    used = Resources()
+    for agent in agents:
+        if agent.state == "ACTIVE":
+            totals = totals + agent.resources
+            used = used + agent.used()
+    metrics: dict[str, float] = {
+        "master/elected": 1.0 if master.leading else 0.0,
+        "master/uptime_secs": time.time() - master.start_time,
+        "master/slaves_active": float(sum(a.state == "ACTIVE" for a in agents)),
+        "master/slaves_connected": float(sum(a.state == "ACTIVE" for a in agents)),
+        "master/slaves_disconnected": float(sum(a.state != "ACTIVE" for a in agents)),
+        "master/slaves_inactive": 0.0,
+        "master/slaves_unreachable": float(sum(a.state == "UNREACHABLE" for a in agents)),
+        "master/frameworks_active": float(sum(f.active for f in frameworks)),
+        "master/frameworks_inactive": float(sum(not f.active for f in frameworks)),
+        "master/frameworks_connected": float(sum(f.connected for f in frameworks)),
+        "master/frameworks_disconnected": float(sum(not f.connected for f in frameworks)),
+        "master/outstanding_offers": float(len(master.offers)),
+    }
+    for state in proto.ALL_STATES:
+        metrics[f"master/tasks_{state[5:].lower()}"] = float(task_counts.get(state, 0))
+    for name in ("cpus", "mem", "disk", "gpus"):
+        total, in_use = totals.scalar(name), used.scalar(name)
+        metrics[f"master/{name}_total"] = total
+        metrics[f"master/{name}_used"] = in_use
+        metrics[f"master/{name}_percent"] = in_use / total if total else 0.0
+    metrics.update({k: float(v) for k, v in master.metrics.items()})
+    return metrics

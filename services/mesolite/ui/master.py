@@ -1,27 +1,27 @@
 """The master's web UI: overview, frameworks, agents, offers, and a sandbox browser that goes through the master.
 
-The pages render ``/master/state`` (``views.state_json``), the same document the Mesos UI reads. Unlike the Mesos UI,
-sandbox files are fetched by the master from the agent's own ``/files`` API and handed to the browser, so only the
-master needs to be reachable from the operator's machine. The proxy forwards nothing but ``/files/browse``,
+The pages render ``/master/state`` (``Master.state_json``), the same document the Mesos UI reads; the UI reads the
+master only through that read model (``MasterReadModel``), never its lock or records. Unlike the Mesos UI, sandbox
+files are fetched by the master from the agent's own ``/files`` API and handed to the browser, so only the master
+needs to be reachable from the operator's machine. The proxy forwards nothing but ``/files/browse``,
 ``/files/read`` and ``/files/download`` with their documented parameters; the agent confines paths to its sandboxes.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import urlencode
 
 import requests
 from flask import Blueprint, Flask, Response, abort, redirect, render_template, request, stream_with_context, url_for
+from werkzeug.wrappers import Response as BaseResponse
 
 from mesolite.core.http import json_response
 from mesolite.core.server import SERVICE_KEY
 from mesolite.core.service_group import ServiceGroup
-from mesolite.master import views
-from mesolite.master.state import Master
 from mesolite.ui.allocation import WINDOW_SECONDS, AllocationHistory, Sample, chart_series
 from mesolite.ui.common import ui_blueprint
 
@@ -32,17 +32,27 @@ COMPLETED_SHOWN = 100
 CHART_WIDTH, CHART_HEIGHT = 600, 120
 
 
-def register_master_ui(app: Flask, master: Master) -> None:
+class MasterReadModel(Protocol):
+    """What the UI reads of the master: fresh documents, built under the master's lock by the master."""
+
+    def state_json(self) -> dict[str, Any]: ...
+
+    def metrics_json(self) -> dict[str, float]: ...
+
+    def agent_endpoint(self, agent_id: str) -> str | None: ...
+
+
+def register_master_ui(app: Flask, master: MasterReadModel) -> None:
     """Mount the UI on the master's app; the allocation sampler starts and stops with the master's service."""
     history = AllocationHistory(lambda: measure_allocation(master))
     app.extensions[SERVICE_KEY] = ServiceGroup(app.extensions[SERVICE_KEY], history)
     app.register_blueprint(master_ui_blueprint(master, history))
 
 
-def measure_allocation(master: Master) -> Sample | None:
-    if not master.leading:
+def measure_allocation(master: MasterReadModel) -> Sample | None:
+    metrics = master.metrics_json()
+    if not metrics.get("master/elected"):
         return None
-    metrics = views.metrics_json(master)
     if not metrics.get("master/cpus_total") and not metrics.get("master/mem_total"):
         return None
     return Sample(
@@ -132,7 +142,7 @@ def sandbox_root(framework_id: str, executor_id: str) -> str:
 # ---------------------------------------------------------------------------------------------------- blueprint
 
 
-def master_ui_blueprint(master: Master, history: AllocationHistory) -> Blueprint:
+def master_ui_blueprint(master: MasterReadModel, history: AllocationHistory) -> Blueprint:
     bp = ui_blueprint(
         NAME,
         "Mesos",
@@ -143,24 +153,25 @@ def master_ui_blueprint(master: Master, history: AllocationHistory) -> Blueprint
             ("Offers", f"{NAME}.offers"),
         ],
     )
-    session = requests.Session()
+    _state_pages(bp, master, history)
+    agent_files = _agent_files(master)
+    _sandbox_browser(bp, agent_files)
+    _files_proxy(bp, agent_files)
+
+    @bp.errorhandler(404)
+    @bp.errorhandler(400)
+    @bp.errorhandler(502)
+    def _error(exc: Any) -> tuple[str, int]:
+        return render_template("ui/error.html", message=getattr(exc, "description", str(exc))), exc.code
+
+    return bp
+
+
+def _state_pages(bp: Blueprint, master: MasterReadModel, history: AllocationHistory) -> None:
+    """Overview, frameworks, agents and offers: each page renders one fresh ``/master/state`` document."""
 
     def state() -> dict[str, Any]:
-        return views.state_json(master)
-
-    def agent_endpoint(agent_id: str) -> str:
-        with master.locked():
-            agent = master.agents.get(agent_id)
-            if agent is None:
-                abort(404, f"No agent with id {agent_id}")
-            return agent.endpoint
-
-    def agent_files(agent_id: str, verb: str, params: dict[str, Any], stream: bool = False) -> requests.Response:
-        endpoint = agent_endpoint(agent_id)
-        try:
-            return session.get(f"http://{endpoint}/files/{verb}", params=params, timeout=PROXY_TIMEOUT, stream=stream)
-        except requests.RequestException as exc:
-            abort(502, f"Agent {agent_id} at {endpoint} did not answer: {exc}")
+        return master.state_json()
 
     @bp.get("/")
     def overview() -> str:
@@ -230,10 +241,31 @@ def master_ui_blueprint(master: Master, history: AllocationHistory) -> Blueprint
         ]
         return render_template("ui/master/offers.html", offers=rows)
 
-    # ------------------------------------------------------------------ sandbox browser
+
+AgentFiles = Callable[..., requests.Response]
+
+
+def _agent_files(master: MasterReadModel) -> AgentFiles:
+    """Calls an agent's ``/files/<verb>`` API; an unknown agent is a 404, one that does not answer a 502."""
+    session = requests.Session()
+
+    def agent_files(agent_id: str, verb: str, params: dict[str, Any], stream: bool = False) -> requests.Response:
+        endpoint = master.agent_endpoint(agent_id)
+        if endpoint is None:
+            abort(404, f"No agent with id {agent_id}")
+        try:
+            return session.get(f"http://{endpoint}/files/{verb}", params=params, timeout=PROXY_TIMEOUT, stream=stream)
+        except requests.RequestException as exc:
+            abort(502, f"Agent {agent_id} at {endpoint} did not answer: {exc}")
+
+    return agent_files
+
+
+def _sandbox_browser(bp: Blueprint, agent_files: AgentFiles) -> None:
+    """A task's sandbox, directory listings and the log tail, rendered from the agent's ``/files`` answers."""
 
     @bp.get("/ui/sandbox")
-    def task_sandbox() -> Response:
+    def task_sandbox() -> BaseResponse:
         """A task's sandbox: the executor's latest run, or the task's own directory inside a task group's run."""
         agent_id = request.args.get("agent_id", "")
         framework_id = request.args.get("framework_id", "")
@@ -296,6 +328,20 @@ def master_ui_blueprint(master: Master, history: AllocationHistory) -> Blueprint
             200,
         )
 
+    @bp.app_template_global("sandbox_url")
+    def sandbox_url(task: dict[str, Any]) -> str:
+        query = {
+            "agent_id": task["agent_id"],
+            "framework_id": task["framework_id"],
+            "executor_id": task["executor_id"],
+            "task_id": task["id"],
+        }
+        return url_for(f"{NAME}.task_sandbox") + "?" + urlencode(query)
+
+
+def _files_proxy(bp: Blueprint, agent_files: AgentFiles) -> None:
+    """The agent's ``/files`` answers passed through as they are, for the tail view's polling and downloads."""
+
     @bp.get("/ui/agents/<agent_id>/files/<any(browse, read):verb>")
     def files_proxy(agent_id: str, verb: str) -> Response:
         """The agent's ``/files/{browse,read}`` JSON, for the tail view's polling (same status and body)."""
@@ -315,21 +361,3 @@ def master_ui_blueprint(master: Master, history: AllocationHistory) -> Blueprint
                 answer.close()  # also when the browser goes away mid-download
 
         return Response(stream_with_context(body()), status=answer.status_code, headers=headers)
-
-    @bp.app_template_global("sandbox_url")
-    def sandbox_url(task: dict[str, Any]) -> str:
-        query = {
-            "agent_id": task["agent_id"],
-            "framework_id": task["framework_id"],
-            "executor_id": task["executor_id"],
-            "task_id": task["id"],
-        }
-        return url_for(f"{NAME}.task_sandbox") + "?" + urlencode(query)
-
-    @bp.errorhandler(404)
-    @bp.errorhandler(400)
-    @bp.errorhandler(502)
-    def _error(exc: Any) -> tuple[str, int]:
-        return render_template("ui/error.html", message=getattr(exc, "description", str(exc))), exc.code
-
-    return bp

@@ -6,6 +6,7 @@ from typing import Any
 
 from mesolite.core.resources import Resources
 from mesolite.core.store import MemoryStore
+from mesolite.master import calls
 from mesolite.master.api import create_app
 from mesolite.master.state import Master, MasterConfig
 from mesolite.ui.master import resource_table, task_counts, task_rows
@@ -22,18 +23,25 @@ class NoLink:
 def make() -> tuple[Master, Any]:
     master = Master(MasterConfig(cluster="<i>prod</i>"), MemoryStore(), NoLink())  # type: ignore[arg-type]
     master.register_agent(
-        {
-            "agent_info": {
-                "hostname": "host-<script>",
-                "ip": "127.0.0.1",
-                "port": 5051,
-                "resources": Resources.parse("cpus:4;mem:4096;disk:1000").to_v1(),
-                "attributes": [{"name": "rack", "type": "TEXT", "text": {"value": "<b>r1</b>"}}],
+        calls.parse_registration(
+            {
+                "agent_info": {
+                    "hostname": "host-<script>",
+                    "ip": "127.0.0.1",
+                    "port": 5051,
+                    "resources": Resources.parse("cpus:4;mem:4096;disk:1000").to_v1(),
+                    "attributes": [{"name": "rack", "type": "TEXT", "text": {"value": "<b>r1</b>"}}],
+                }
             }
-        }
+        )
     )
     master.subscribe(
-        {"type": "SUBSCRIBE", "subscribe": {"framework_info": {"user": "u", "name": "<img src=x onerror=alert(1)>"}}}
+        calls.parse_subscribe(
+            {
+                "type": "SUBSCRIBE",
+                "subscribe": {"framework_info": {"user": "u", "name": "<img src=x onerror=alert(1)>"}},
+            }
+        )
     )
     return master, create_app(master.config, master).test_client()
 
