@@ -24,6 +24,7 @@ from mesolite.core.resources import ResourceError, Resources
 from mesolite.core.store import Store
 from mesolite.master import allocator
 from mesolite.master.agent_link import AgentLink
+from mesolite.master.config import MasterConfig
 
 log = logging.getLogger(__name__)
 
@@ -34,30 +35,6 @@ MAX_REFUSE_SECONDS = 31_536_000.0
 OFFER_TIMEOUT_REFUSE_SECONDS = 5.0
 COMPLETED_TASKS_PER_FRAMEWORK = 1000
 COMPLETED_FRAMEWORKS = 50
-
-
-@dataclass
-class MasterConfig:
-    ip: str = "127.0.0.1"
-    port: int = 5050
-    hostname: str | None = None
-    work_dir: str = "/var/lib/mesolite/master"
-    allocation_interval: float = 1.0
-    offer_timeout: float | None = 60.0
-    agent_ping_timeout: float = 15.0
-    max_agent_ping_timeouts: int = 5
-    agent_reregister_timeout: float = 600.0
-    heartbeat_interval: float = 15.0
-    min_allocatable: tuple[dict[str, float], ...] = allocator.DEFAULT_MIN_ALLOCATABLE
-    weights: dict[str, float] = field(default_factory=dict)
-    cluster: str | None = None
-    zk: str | None = None
-    quorum: int = 1
-    zk_session_timeout: float = 10.0
-
-    @property
-    def advertised_hostname(self) -> str:
-        return self.hostname or self.ip
 
 
 class Subscription:
