@@ -304,8 +304,7 @@ def test_seed_config_starts_as_written(start_dns: Callable[..., DNSProcess], tmp
     """The ApacheCon demo's config.json (seed 004): its master is unreachable here, so the process must keep
     running, serve the HTTP API on the default 8123 and answer DNS (here on a free port) without crashing."""
     with socket.socket() as probe:
-        if probe.connect_ex(("127.0.0.1", 8123)) == 0:
-            pytest.skip("port 8123 is busy")
+        assert probe.connect_ex(("127.0.0.1", 8123)) != 0, "port 8123 is busy; the seed config serves HTTP there"
     seed = (
         '{"masters": ["10.141.141.10:5050"], "refreshSeconds": 10, "ttl": 20, "domain": "mesos", "port": 53, '
         '"resolvers": ["8.8.8.8"], "timeout": 5}'
