@@ -14,7 +14,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import requests
 
@@ -25,21 +25,59 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def wait_until(predicate: Callable[[], Any], timeout: float = 15.0, interval: float = 0.05, what: str = "") -> Any:
+# What "not yet" looks like while a service starts, restarts or hands leadership over: the connection is refused,
+# reset or times out; a body that is not JSON ("No leader elected" in text); an HTTP error status other than 500 from
+# ``raise_for_status`` (404 until something exists, 503 without a leader). Anything else a predicate raises is a bug
+# in the service or the test (KeyError, AssertionError, a 500, ...) and fails the wait at once.
+TRANSIENT: tuple[type[BaseException], ...] = (
+    requests.ConnectionError,
+    requests.Timeout,
+    requests.exceptions.ChunkedEncodingError,
+    requests.JSONDecodeError,
+    requests.HTTPError,
+)
+
+
+def wait_until(
+    predicate: Callable[[], Any],
+    timeout: float = 15.0,
+    interval: float = 0.05,
+    what: str = "",
+    retry_on: tuple[type[BaseException], ...] = TRANSIENT,
+) -> Any:
+    """Poll ``predicate`` until it returns a truthy value, and return that value.
+
+    A bug must not become a timeout: an exception outside ``retry_on`` (or an HTTP 500) propagates at once, and so
+    does a ``ServiceProcess`` that exits while nobody stopped it (with the end of its log). The timeout names what was
+    awaited and the last value (or transient error) the predicate gave."""
     deadline = time.monotonic() + timeout
+    last: Any = None
     while True:
+        ServiceProcess.check_running()
         try:
             value = predicate()
-        except (requests.RequestException, KeyError, IndexError, ValueError):
-            value = None
+        except retry_on as exc:
+            if isinstance(exc, requests.HTTPError) and exc.response is not None and exc.response.status_code == 500:
+                raise
+            value, last = None, exc
+        else:
+            last = value
         if value:
             return value
         if time.monotonic() > deadline:
-            raise TimeoutError(f"timed out waiting for {what or predicate}")
+            seen = f"last error: {last!r}" if isinstance(last, BaseException) else f"last value: {last!r}"
+            raise TimeoutError(f"timed out after {timeout:g}s waiting for {what or predicate}; {_clip(seen)}")
         time.sleep(interval)
 
 
+def _clip(text: str, limit: int = 1000) -> str:
+    return text if len(text) <= limit else text[:limit] + f"... ({len(text) - limit} more characters)"
+
+
 class ServiceProcess:
+    # Started and not stopped: ``wait_until`` fails at once when one of them has exited by itself.
+    _running: ClassVar[set[ServiceProcess]] = set()
+
     def __init__(self, name: str, args: list[str], port: int, log_dir: Path) -> None:
         self.name = name
         self.args = args
@@ -57,16 +95,20 @@ class ServiceProcess:
             start_new_session=True,
         )
         log.close()
+        ServiceProcess._running.add(self)
         wait_until(
-            lambda: self._alive() and requests.get(self.url + ready_path, timeout=1).ok,
+            lambda: requests.get(self.url + ready_path, timeout=1).ok,
             what=f"{self.name} to answer on {self.url}",
         )
         return self
 
-    def _alive(self) -> bool:
-        if self.process is not None and self.process.poll() is not None:
-            raise RuntimeError(f"{self.name} exited with {self.process.returncode}:\n{self.log()}")
-        return True
+    @classmethod
+    def check_running(cls) -> None:
+        """Raise if a service that nobody stopped or signalled has exited (once: it is then forgotten)."""
+        for service in list(cls._running):
+            if service.process is not None and service.process.poll() is not None:
+                cls._running.discard(service)
+                raise RuntimeError(f"{service.name} exited with {service.process.returncode}:\n{service.log()}")
 
     def log(self) -> str:
         try:
@@ -76,9 +118,12 @@ class ServiceProcess:
 
     def send_signal(self, sig: signal.Signals) -> None:
         assert self.process is not None
+        if sig not in (signal.SIGSTOP, signal.SIGCONT):
+            ServiceProcess._running.discard(self)  # it may exit now, as the test asked
         os.killpg(self.process.pid, sig)
 
     def stop(self, sig: signal.Signals = signal.SIGTERM) -> None:
+        ServiceProcess._running.discard(self)
         if self.process is None or self.process.poll() is not None:
             return
         try:
@@ -91,7 +136,11 @@ class ServiceProcess:
             pass
 
     def get(self, path: str, **kwargs: Any) -> requests.Response:
-        return requests.get(self.url + path, timeout=10, **kwargs)
+        """GET on the service; a 500 is never an answer a test waits for, so it fails here with the body."""
+        response = requests.get(self.url + path, timeout=10, **kwargs)
+        if response.status_code == 500:
+            raise AssertionError(f"{self.name} answered 500 to GET {path}: {response.text[:2000]}")
+        return response
 
 
 class Cluster:

@@ -9,10 +9,13 @@ import time
 from pathlib import Path
 
 from kazoo.client import KazooClient
+from kazoo.exceptions import KazooException
+from kazoo.handlers.threading import KazooTimeoutError
 
 from tests.cluster import free_port
 
-CLASSPATH = "/etc/zookeeper/conf:/usr/share/java/zookeeper.jar"
+# Debian's zookeeper package (scripts/install-system-deps.sh); ZOOKEEPER_CLASSPATH points elsewhere.
+CLASSPATH = os.environ.get("ZOOKEEPER_CLASSPATH", "/etc/zookeeper/conf:/usr/share/java/zookeeper.jar")
 MAIN = "org.apache.zookeeper.server.quorum.QuorumPeerMain"
 
 
@@ -60,6 +63,12 @@ class ZooKeeperNode:
         )
         log.close()
 
+    def check_running(self) -> None:
+        """A node that exited while starting (a bad config, a busy port) fails the start at once, with its log."""
+        if self.process is not None and self.process.poll() is not None:
+            tail = (self.dir / "zookeeper.log").read_text(errors="replace")[-3000:]
+            raise RuntimeError(f"ZooKeeper node {self.myid} exited with {self.process.returncode}:\n{tail}")
+
     def stop(self, sig: signal.Signals = signal.SIGTERM) -> None:
         if self.process is not None and self.process.poll() is None:
             os.killpg(self.process.pid, sig)
@@ -83,13 +92,16 @@ class ZooKeeper:
         client = KazooClient(hosts=self.hosts, timeout=5)
         deadline = time.monotonic() + timeout
         while True:
+            for node in self.nodes:
+                node.check_running()
             try:
                 client.start(timeout=5)
                 client.ensure_path("/ready-check")
                 break
-            except Exception:
+            except (KazooException, KazooTimeoutError) as exc:
                 if time.monotonic() > deadline:
-                    raise TimeoutError(f"ZooKeeper did not start: {self.nodes[0].dir / 'zookeeper.log'}") from None
+                    log = self.nodes[0].dir / "zookeeper.log"
+                    raise TimeoutError(f"ZooKeeper did not start in {timeout:g}s ({exc!r}); see {log}") from None
                 time.sleep(0.5)
         client.stop()
         client.close()

@@ -7,7 +7,7 @@ import os
 import signal
 import threading
 
-import pytest
+import pymesos  # installed by scripts/install-pymesos.sh (make install): the acceptance client, never skipped
 import requests
 
 from mesolite.core.scheduler_client import SchedulerClient
@@ -96,7 +96,6 @@ def test_no_leader_means_503(cluster: Cluster, zookeeper: ZooKeeper, tmp_path) -
 
 
 def test_pymesos_finds_the_leader_in_zookeeper_and_follows_a_failover(cluster: Cluster, zookeeper: ZooKeeper) -> None:
-    pymesos = pytest.importorskip("pymesos")
     from addict import Dict
 
     masters = start_masters(cluster, zookeeper, 2)
@@ -155,7 +154,6 @@ def test_leader_kill_keeps_tasks_running_agents_and_frameworks_come_back(
     cluster: Cluster, zookeeper: ZooKeeper
 ) -> None:
     """kill -9 the leading master while a pymesos framework runs a task on an agent that follows ZooKeeper."""
-    pymesos = pytest.importorskip("pymesos")
     from addict import Dict
 
     masters = start_masters(cluster, zookeeper, 2)

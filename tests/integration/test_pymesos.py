@@ -6,12 +6,10 @@ import getpass
 import threading
 from typing import Any
 
-import pytest
+import pymesos  # installed by scripts/install-pymesos.sh (make install): the acceptance client, never skipped
+from addict import Dict  # pymesos' dependency
 
 from tests.cluster import Cluster, wait_until
-
-pymesos = pytest.importorskip("pymesos", reason="installed by scripts/install-pymesos.sh (make install)")
-from addict import Dict  # noqa: E402  (pymesos dependency)
 
 
 def _task(name: str, agent_id: str, command: str) -> Dict:

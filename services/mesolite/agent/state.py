@@ -14,7 +14,6 @@ import logging
 import os
 import threading
 import time
-from dataclasses import dataclass, field
 from typing import Any
 
 import requests
@@ -22,54 +21,21 @@ import requests
 from mesolite import MESOS_VERSION
 from mesolite.agent.cgroups import create_isolator
 from mesolite.agent.checkpoint import Checkpoint, destroy_container
+from mesolite.agent.config import AgentConfig
 from mesolite.agent.containerizer import Container, Containerizer, Termination
 from mesolite.agent.docker_containerizer import DockerContainerizer
 from mesolite.agent.executors import ExecutorManager, ExecutorRun
-from mesolite.agent.fetcher import DEFAULT_CACHE_SIZE, FetcherCache
+from mesolite.agent.fetcher import FetcherCache
 from mesolite.agent.gc import SandboxGC
 from mesolite.agent.launcher import Launcher, TaskRun, kill_grace_of
 from mesolite.agent.status import StatusUpdateManager
 from mesolite.core import protocol as proto
-from mesolite.core.attributes import Attributes
 from mesolite.core.resources import ResourceError, Resources
 from mesolite.core.scheduler_client import MasterLocator, SchedulerError
 
 log = logging.getLogger(__name__)
 
 COMPLETED_TASKS_KEPT = 1000
-WEEK = 7 * 86400.0
-
-
-@dataclass
-class AgentConfig:
-    master: str = "127.0.0.1:5050"
-    ip: str = "127.0.0.1"
-    port: int = 5051
-    hostname: str | None = None
-    work_dir: str = "/var/lib/mesolite/agent"
-    resources: Resources = field(default_factory=Resources)
-    attributes: Attributes = field(default_factory=Attributes)
-    switch_user: bool = True
-    registration_backoff: float = 1.0
-    status_retry_min: float = 10.0
-    isolation: str = "auto"
-    cgroups_root: str = "mesolite"
-    cgroups_enable_cfs: bool = False
-    containerizers: tuple[str, ...] = ("mesos",)
-    docker_socket: str = "/var/run/docker.sock"
-    recover: str = "reconnect"
-    executor_registration_timeout: float = 60.0
-    executor_reregistration_timeout: float = 2.0
-    executor_shutdown_grace_period: float = 5.0
-    fetcher_cache_dir: str | None = None
-    fetcher_cache_size: int = DEFAULT_CACHE_SIZE
-    gc_delay: float = WEEK
-    gc_disk_headroom: float = 0.1
-    disk_watch_interval: float = 60.0
-
-    @property
-    def advertised_hostname(self) -> str:
-        return self.hostname or self.ip
 
 
 class Agent:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 import socket
 from dataclasses import dataclass
@@ -10,6 +11,8 @@ from typing import Any
 from mesolite.chronos.jobs import JobDefaults
 from mesolite.chronos.scheduler import FrameworkConfig
 from mesolite.chronos.state import StateConfig
+from mesolite.core.flags import FlagError, parse_bool, parse_master, parse_zk_url_flag
+from mesolite.core.zk import parse_zk_url
 
 
 def zk_url(zk: str | None, zk_hosts: str | None = None, zk_path: str = "/chronos/state") -> str | None:
@@ -102,3 +105,74 @@ class ChronosConfig:
             reconciliation_interval=self.reconciliation_interval,
             decline_offer_duration=duration / 1000.0 if duration else None,
         )
+
+
+def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> argparse.ArgumentParser:
+    chronos = subparsers.add_parser("chronos", help="run Chronos (ISO 8601 and dependency jobs) as a framework")
+    chronos.add_argument(
+        "--master", type=parse_master, required=True, help="HOST:PORT of the master, or zk://hosts/mesos"
+    )
+    chronos.add_argument("--http_port", type=int, default=4400)
+    chronos.add_argument("--http_address", default="127.0.0.1")
+    chronos.add_argument("--hostname", help="advertised host (/leader, framework hostname)")
+    chronos.add_argument("--work_dir", help="where jobs, runs and history are kept (without --zk)")
+    chronos.add_argument(
+        "--zk",
+        type=parse_zk_url_flag,
+        help="zk://host:port[,host:port...]/path: elect a leader, keep state in ZooKeeper",
+    )
+    chronos.add_argument("--zk_hosts", help="Chronos' form of --zk: host:port[,host:port...] (with --zk_path)")
+    chronos.add_argument("--zk_path", default="/chronos/state", help="with --zk_hosts")
+    chronos.add_argument("--zk_timeout", type=float, default=10000.0, help="ZooKeeper session timeout, ms")
+    chronos.add_argument("--user", default="root", help="default runAsUser of jobs")
+    chronos.add_argument("--mesos_framework_name", default="chronos")
+    chronos.add_argument("--mesos_role", default="*")
+    chronos.add_argument("--mesos_checkpoint", type=parse_bool, default=True)
+    chronos.add_argument("--failover_timeout", type=float, default=604800.0, help="seconds")
+    chronos.add_argument("--mesos_task_cpu", type=float, default=0.1)
+    chronos.add_argument("--mesos_task_mem", type=float, default=128.0)
+    chronos.add_argument("--mesos_task_disk", type=float, default=256.0)
+    chronos.add_argument("--failure_retry", type=float, default=60000.0, help="ms between retries of a failed run")
+    chronos.add_argument("--disable_after_failures", type=int, default=0)
+    chronos.add_argument("--task_epsilon", type=int, default=60, help="default epsilon of jobs, seconds")
+    chronos.add_argument("--reconciliation_interval", type=float, default=600.0, help="seconds")
+    chronos.add_argument("--decline_offer_duration", type=float, help="ms to decline unused offers for")
+    chronos.add_argument("--job_history_limit", type=int, default=5)
+    chronos.add_argument("--webui_url")
+    chronos.add_argument("--threads", type=int, default=16)
+    return chronos
+
+
+def from_args(args: argparse.Namespace) -> ChronosConfig:
+    zk = zk_url(args.zk, args.zk_hosts, args.zk_path)
+    if not zk and not args.work_dir:
+        raise FlagError("--work_dir is needed unless the state is in ZooKeeper (--zk)")
+    if zk and not args.zk:
+        try:
+            parse_zk_url(zk)
+        except ValueError as exc:
+            raise FlagError(f"--zk_hosts/--zk_path: {exc}") from None
+    return ChronosConfig(
+        master=args.master,
+        work_dir=args.work_dir or "",
+        http_address=args.http_address,
+        http_port=args.http_port,
+        hostname=args.hostname,
+        user=args.user,
+        mesos_framework_name=args.mesos_framework_name,
+        mesos_role=args.mesos_role,
+        mesos_checkpoint=args.mesos_checkpoint,
+        failover_timeout=args.failover_timeout,
+        mesos_task_cpu=args.mesos_task_cpu,
+        mesos_task_mem=args.mesos_task_mem,
+        mesos_task_disk=args.mesos_task_disk,
+        failure_retry_ms=args.failure_retry,
+        disable_after_failures=args.disable_after_failures,
+        task_epsilon=args.task_epsilon,
+        reconciliation_interval=args.reconciliation_interval,
+        decline_offer_duration_ms=args.decline_offer_duration,
+        job_history_limit=args.job_history_limit,
+        webui_url=args.webui_url,
+        zk=zk,
+        zk_timeout_ms=args.zk_timeout,
+    )

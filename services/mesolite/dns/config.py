@@ -4,10 +4,14 @@
 Keys match case-insensitively because Go's JSON decoder does (``refreshSeconds``, ``RefreshSeconds`` and
 ``refreshseconds`` are one key); unknown keys are ignored because old tutorials carry some (``ns``, ``email``).
 Invalid values stop the start with a message naming the field, instead of surfacing later as a wrong answer.
+
+``mesolite dns`` takes the file with ``-config`` as Mesos-DNS does, plus a few flags of mesolite's own (the DNS port,
+worker processes, change watching); ``add_parser``/``from_args`` at the end turn them into one ``DNSConfig``.
 """
 
 from __future__ import annotations
 
+import argparse
 import ipaddress
 import json
 import os
@@ -16,6 +20,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from mesolite.core.flags import non_negative_float, non_negative_int, parse_port
 from mesolite.dns.netutil import local_addresses
 
 DOMAIN_RE = re.compile(r"^[a-zA-Z0-9-]+(\.[a-zA-Z0-9-]+)*$")
@@ -389,3 +394,41 @@ def write_demo_config(directory: str, ip: str, master: str, dns_port: int, http_
     with open(path, "w") as handle:
         json.dump(doc, handle, indent=2)
     return path
+
+
+def default_workers() -> int:
+    """One DNS worker per core: each is a single-threaded receive loop."""
+    return max(1, os.cpu_count() or 1)
+
+
+def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> argparse.ArgumentParser:
+    dns = subparsers.add_parser(
+        "dns", help="run Mesos-DNS (DNS and HTTP discovery of tasks) from a Mesos-DNS config.json"
+    )
+    dns.add_argument("--config", "-config", default="config.json", help="path to the Mesos-DNS config.json")
+    dns.add_argument(
+        "--dns-port", "--dns_port", type=parse_port, help="DNS port (UDP and TCP), overriding the config's port"
+    )
+    dns.add_argument(
+        "--workers",
+        type=non_negative_int,
+        help="DNS worker processes sharing the port (default: one per core; 0: answer in the service process)",
+    )
+    dns.add_argument(
+        "--watch-interval",
+        "--watch_interval",
+        type=non_negative_float,
+        default=0.5,
+        help="seconds between /master/state-summary change checks (0: only poll every refreshSeconds, as upstream)",
+    )
+    return dns
+
+
+def from_args(args: argparse.Namespace) -> DNSConfig:
+    """The config.json named by ``--config`` with the flags applied; ``ConfigError`` names what is wrong in it."""
+    config = load_config(args.config)
+    if args.dns_port is not None:
+        config.Port = args.dns_port
+    config.workers = default_workers() if args.workers is None else args.workers
+    config.watch_interval = args.watch_interval
+    return config

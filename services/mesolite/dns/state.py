@@ -12,7 +12,6 @@ whole and swapped in with one assignment.
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
 
@@ -174,8 +173,3 @@ class DNSService:
             if not worker.alive() and not self._stopped.is_set():
                 log.warning("DNS worker exited (%s); starting another", worker.process and worker.process.returncode)
                 worker.spawn(self.records if self.ready.is_set() else None)
-
-
-def default_workers() -> int:
-    """One DNS worker per core: each is a single-threaded receive loop."""
-    return max(1, os.cpu_count() or 1)

@@ -16,12 +16,12 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from mesolite.core.store import Store
 from mesolite.marathon import appdef, groups
 from mesolite.marathon.appdef import Invalid
+from mesolite.marathon.config import MarathonConfig
 from mesolite.marathon.deployments import Runner, build_steps, depths, kill_order
 from mesolite.marathon.errors import Locked, NotFound, NotLeading, TooManyDeployments, UnknownTask, Unsatisfiable
 from mesolite.marathon.events import EventBus
@@ -36,33 +36,6 @@ TICK = 0.25
 MARATHON_VERSION = "1.6.322"
 # A dry run's answer: the deployment's steps, each a list of actions.
 Steps = list[list[dict[str, Any]]]
-
-
-@dataclass
-class MarathonConfig:
-    master: str
-    work_dir: str
-    http_port: int = 8080
-    hostname: str = "127.0.0.1"
-    http_address: str = "127.0.0.1"
-    framework_name: str = "marathon"
-    mesos_user: str = "root"
-    mesos_role: str = "*"
-    failover_timeout: float = 604800.0
-    local_port_min: int = 10000
-    local_port_max: int = 20000
-    max_instances_per_offer: int = 5
-    decline_offer_duration: float = 120.0
-    task_launch_timeout: float = 300.0
-    reconciliation_interval: float = 600.0
-    event_subscriber: str | None = None
-    webui_url: str | None = None
-    zk: str | None = None
-    zk_session_timeout: float = 10.0
-    zk_timeout: float = 10.0
-    leader_proxy_connection_timeout: float = 5.0
-    leader_proxy_read_timeout: float = 10.0
-    max_running_deployments: int = 100
 
 
 class Marathon:

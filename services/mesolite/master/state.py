@@ -16,7 +16,6 @@ import random
 import threading
 import time
 from collections import deque
-from dataclasses import dataclass, field
 from typing import Any
 
 from mesolite import MESOS_VERSION
@@ -25,6 +24,7 @@ from mesolite.core.store import Store
 from mesolite.master import allocator, calls, views
 from mesolite.master.agent_link import AgentLink, AgentMessages, Link
 from mesolite.master.agents import AgentLifecycle
+from mesolite.master.config import MasterConfig
 from mesolite.master.frameworks import FrameworkLifecycle
 from mesolite.master.loops import Loop
 from mesolite.master.model import Agent, Cluster, Framework, Offer, Subscription, Task
@@ -33,30 +33,6 @@ from mesolite.master.registry import Registry
 from mesolite.master.tasks import TaskLifecycle
 
 __all__ = ["Master", "MasterConfig", "Agent", "Framework", "Offer", "Subscription", "Task"]
-
-
-@dataclass
-class MasterConfig:
-    ip: str = "127.0.0.1"
-    port: int = 5050
-    hostname: str | None = None
-    work_dir: str = "/var/lib/mesolite/master"
-    allocation_interval: float = 1.0
-    offer_timeout: float | None = 60.0
-    agent_ping_timeout: float = 15.0
-    max_agent_ping_timeouts: int = 5
-    agent_reregister_timeout: float = 600.0
-    heartbeat_interval: float = 15.0
-    min_allocatable: tuple[dict[str, float], ...] = allocator.DEFAULT_MIN_ALLOCATABLE
-    weights: dict[str, float] = field(default_factory=dict)
-    cluster: str | None = None
-    zk: str | None = None
-    quorum: int = 1
-    zk_session_timeout: float = 10.0
-
-    @property
-    def advertised_hostname(self) -> str:
-        return self.hostname or self.ip
 
 
 class Master:

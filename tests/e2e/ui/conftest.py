@@ -8,11 +8,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from playwright import sync_api as playwright_api
 
 from tests.cluster import Cluster, ServiceProcess, free_port, wait_until
 from tests.e2e.ui.browser import CHROMIUM, CHROMIUM_ARGS, VIEWPORT
-
-playwright_api = pytest.importorskip("playwright.sync_api")
 
 
 @pytest.fixture(scope="session")

@@ -143,7 +143,7 @@ def _ack_all(client: SchedulerClient) -> None:
     while True:
         try:
             event = client.next_event("UPDATE", 0.2)
-        except Exception:  # noqa: BLE001 - queue drained
+        except TimeoutError:  # drained
             return
         client.acknowledge(event["update"]["status"])
 

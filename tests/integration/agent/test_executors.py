@@ -11,15 +11,13 @@ import threading
 from pathlib import Path
 from typing import Any
 
-import pytest
+import pymesos  # installed by scripts/install-pymesos.sh (make install): the acceptance client, never skipped
 import requests
+from addict import Dict  # pymesos' dependency
 
 from mesolite.core.scheduler_client import SchedulerClient
 from tests.cluster import Cluster, wait_until
 from tests.integration.test_scheduler_api import FRAMEWORK, next_offer, scalar, task, update_for
-
-pymesos = pytest.importorskip("pymesos", reason="installed by scripts/install-pymesos.sh (make install)")
-from addict import Dict  # noqa: E402  (pymesos dependency)
 
 EXECUTOR_SCRIPT = Path(__file__).with_name("pymesos_executor.py")
 

@@ -48,7 +48,7 @@ class MarathonHarness:
         ]
         self.process = ServiceProcess(f"marathon-{self.port}", args, self.port, self.base)
         self.process.start("/v2/info")
-        wait_until(lambda: self.get("/v2/info").json()["frameworkId"], 30, what="marathon to subscribe")
+        wait_until(lambda: self.get("/v2/info").json().get("frameworkId"), 30, what="marathon to subscribe")
         return self
 
     def stop(self) -> None:

@@ -199,7 +199,11 @@ def test_failing_app_backs_off_and_reports_last_failure(marathon: MarathonHarnes
     queue = wait_until(lambda: marathon.get("/v2/queue").json()["queue"], 10, what="queued")
     assert queue[0]["delay"]["timeLeftSeconds"] > 0 and queue[0]["delay"]["overdue"] is False
     assert marathon.request("DELETE", "/v2/queue/crash/delay").status_code == 204
-    wait_until(lambda: marathon.get("/v2/queue").json()["queue"][0]["delay"]["timeLeftSeconds"] >= 0, 5)
+    wait_until(
+        lambda: (q := marathon.get("/v2/queue").json()["queue"]) and q[0]["delay"]["timeLeftSeconds"] >= 0,
+        5,
+        what="the crashing app queued again",
+    )
 
 
 def test_event_stream_filters_and_http_callbacks(marathon: MarathonHarness) -> None:

@@ -300,7 +300,7 @@ def test_marathon_follows_a_master_failover_through_zookeeper(cluster: Cluster, 
     )
     cluster.services.append(marathon)
     marathon.start("/ping")
-    framework_id = wait_until(lambda: marathon.get("/v2/info").json()["frameworkId"], 30, what="subscribed")
+    framework_id = wait_until(lambda: marathon.get("/v2/info").json().get("frameworkId"), 30, what="subscribed")
     requests.post(f"{marathon.url}/v2/apps", json={"id": "/kept", "instances": 2, **SLEEPER}, timeout=10)
     wait_until(lambda: marathon.get("/v2/deployments").json() == [], 30, interval=0.2, what="kept deployed")
     before = sorted(t["id"] for t in marathon.get("/v2/apps/kept").json()["app"]["tasks"])

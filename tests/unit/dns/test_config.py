@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from mesolite.dns.config import ConfigError, load_config, parse_config
+from mesolite.dns.config import ConfigError, default_workers, from_args, load_config, parse_config
+from tests.cli_args import parse, refusal
 
 # The config.json of seed 004 (ApacheCon demo), verbatim.
 SEED_004 = """{
@@ -153,3 +154,22 @@ def test_unreadable_and_malformed_files(tmp_path: Path) -> None:
     bad.write_text("{not json")
     with pytest.raises(ConfigError, match="failed to unmarshal"):
         load_config(str(bad))
+
+
+def test_cli_flags_apply_over_the_config_file(tmp_path: Path) -> None:
+    path = tmp_path / "config.json"
+    path.write_text(SEED_004)
+    args = parse("dns", "-config", str(path))
+    config = from_args(args)
+    assert (config.Port, config.workers, config.watch_interval) == (53, default_workers(), 0.5)
+    assert config.File == str(path)
+    config = from_args(parse("dns", "--config", str(path), "--dns-port=8053", "--workers=0", "--watch-interval=0"))
+    assert (config.Port, config.workers, config.watch_interval) == (8053, 0, 0.0)
+
+
+def test_cli_refuses_bad_flags_and_a_missing_file(tmp_path: Path) -> None:
+    assert "argument --dns-port/--dns_port: invalid port '70000'" in refusal("dns", "--dns-port=70000")
+    assert "argument --workers: invalid count '-1'" in refusal("dns", "--workers=-1")
+    assert "argument --watch-interval/--watch_interval: invalid value '-1'" in refusal("dns", "--watch-interval=-1")
+    with pytest.raises(ConfigError, match="missing configuration file"):
+        from_args(parse("dns", "--config", str(tmp_path / "nope.json")))

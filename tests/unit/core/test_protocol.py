@@ -1,8 +1,7 @@
-"""RecordIO framing, status helpers and flag parsing."""
+"""RecordIO framing and status helpers."""
 
 from __future__ import annotations
 
-import argparse
 import base64
 import json
 
@@ -11,7 +10,6 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from mesolite.core import protocol as proto
-from mesolite.core.flags import parse_duration
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.text(),
@@ -50,16 +48,3 @@ def test_partition_aware_states_are_downgraded_for_others() -> None:
     assert proto.for_framework(status, partition_aware=False)["state"] == "TASK_LOST"
     assert proto.for_framework(status, partition_aware=True)["state"] == "TASK_UNREACHABLE"
     assert proto.for_framework(proto.task_status("t", "TASK_RUNNING"), False)["state"] == "TASK_RUNNING"
-
-
-@pytest.mark.parametrize(
-    ("text", "seconds"),
-    [("5", 5.0), ("5secs", 5.0), ("1mins", 60.0), ("100ms", 0.1), ("2hrs", 7200.0), ("1weeks", 604800.0)],
-)
-def test_durations(text: str, seconds: float) -> None:
-    assert parse_duration(text) == pytest.approx(seconds)
-
-
-def test_bad_duration_names_the_value() -> None:
-    with pytest.raises(argparse.ArgumentTypeError, match="5 parsecs"):
-        parse_duration("5 parsecs")
