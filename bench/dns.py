@@ -94,7 +94,7 @@ def serve_state(doc: dict[str, Any], port: int) -> ThreadingHTTPServer:
     summary = json.dumps({"slaves": doc["slaves"], "frameworks": [{"id": "m", "name": "marathon"}]}).encode()
 
     class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+        def do_GET(self) -> None:  # http.server's naming
             data = summary if "summary" in self.path else body
             self.send_response(200)
             self.send_header("Content-Type", "application/json")

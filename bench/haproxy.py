@@ -144,7 +144,7 @@ def reloads_under_load(work: Path, seconds: float = 5.0, reloads: int = 20) -> N
     from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
     class Hello(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802
+        def do_GET(self) -> None:
             self.send_response(200)
             self.send_header("Content-Length", "2")
             self.end_headers()

@@ -106,10 +106,10 @@ def test_pymesos_finds_the_leader_in_zookeeper_and_follows_a_failover(cluster: C
             self.registered_ids: list[str] = []
             self.came_back = threading.Event()
 
-        def registered(self, driver, framework_id, master_info) -> None:  # noqa: ANN001
+        def registered(self, driver, framework_id, master_info) -> None:
             self.registered_ids.append(framework_id["value"])
 
-        def reregistered(self, driver, master_info) -> None:  # noqa: ANN001
+        def reregistered(self, driver, master_info) -> None:
             self.came_back.set()
 
     watcher = Watcher()
@@ -169,7 +169,7 @@ def test_leader_kill_keeps_tasks_running_agents_and_frameworks_come_back(
             self.launched = False
             self.came_back = threading.Event()
 
-        def resourceOffers(self, driver, offers) -> None:  # noqa: ANN001, N802
+        def resourceOffers(self, driver, offers) -> None:  # noqa: N802 - pymesos callback name
             for offer in offers:
                 if self.launched:
                     driver.declineOffer(offer.id, {"refuse_seconds": 3600})
@@ -187,10 +187,10 @@ def test_leader_kill_keeps_tasks_running_agents_and_frameworks_come_back(
                 )
                 driver.launchTasks(offer.id, [launch])
 
-        def reregistered(self, driver, master_info) -> None:  # noqa: ANN001
+        def reregistered(self, driver, master_info) -> None:
             self.came_back.set()
 
-        def statusUpdate(self, driver, update) -> None:  # noqa: ANN001, N802
+        def statusUpdate(self, driver, update) -> None:  # noqa: N802 - pymesos callback name
             self.updates.append(dict(update))
 
     runner = Runner()

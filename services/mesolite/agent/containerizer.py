@@ -299,7 +299,7 @@ class Containerizer:
         container.exited.set()
         try:
             self._on_exit(container, termination)
-        except Exception:  # noqa: BLE001 - one bad report must not stop the watcher
+        except Exception:  # one bad report must not stop the watcher
             log.exception("handling the end of container %s failed", container_id)
         self.checkpoint.remove_container(container_id)
 
@@ -414,7 +414,7 @@ class _PidfdWatcher:
                 next_tick = time.monotonic() + self._tick_interval
                 try:
                     self._tick()
-                except Exception:  # noqa: BLE001 - keep watching
+                except Exception:  # keep watching
                     log.exception("container limit check failed")
 
     def _exited(self, key: str, process: subprocess.Popen[bytes] | None) -> None:

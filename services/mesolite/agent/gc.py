@@ -50,7 +50,7 @@ class SandboxGC:
         while not self._stop.wait(self.interval):
             try:
                 self.collect()
-            except Exception:  # noqa: BLE001 - try again next interval
+            except Exception:  # try again next interval
                 log.exception("sandbox garbage collection failed")
 
     def disk_usage(self) -> float:

@@ -178,7 +178,7 @@ class Launcher:
                 self._kill_container(run, None)
             else:
                 self.start_health_checks(run)
-        except Exception as exc:  # noqa: BLE001 - a launch bug must still end in a terminal state
+        except Exception as exc:  # a launch bug must still end in a terminal state
             log.exception("launching task %s failed", run.task_id)
             if not run.terminal:
                 self._report(run, "TASK_FAILED", "REASON_EXECUTOR_TERMINATED", f"Agent error: {exc}")

@@ -212,7 +212,10 @@ def _container(body: Job) -> dict[str, Any] | None:
         for mapping in _list(item, "portMappings"):
             if not isinstance(mapping, dict):
                 raise JobError("each entry of 'portMappings' must be an object")
-            entry = {"hostPort": _int(mapping, "hostPort"), "containerPort": _int(mapping, "containerPort")}
+            entry: dict[str, Any] = {
+                "hostPort": _int(mapping, "hostPort"),
+                "containerPort": _int(mapping, "containerPort"),
+            }
             if mapping.get("protocol"):
                 entry["protocol"] = _string(mapping, "protocol")
             mappings.append(entry)

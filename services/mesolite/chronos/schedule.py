@@ -121,7 +121,8 @@ def parse_period(text: str) -> Period:
         raise ScheduleError(f"invalid period '{text}' (expected e.g. PT1H, P1D, P1M, PT30S)")
     y, mo, w, d, h, mi, s, frac = match.groups()
     micros = int((frac or "0").ljust(9, "0")[:6])
-    return Period(*(int(v or 0) for v in (y, mo, w, d, h, mi, s)), micros=micros)
+    years, months, weeks, days, hours, minutes, seconds = (int(v or 0) for v in (y, mo, w, d, h, mi, s))
+    return Period(years, months, weeks, days, hours, minutes, seconds, micros=micros)
 
 
 def parse_zone(name: str) -> tzinfo:

@@ -97,7 +97,7 @@ class ChronosService:
                 wake = self.state.advance_schedules()
                 if self.state.has_queued():
                     self._revive()
-            except Exception:  # noqa: BLE001 - the loop must outlive any one bad pass
+            except Exception:  # the loop must outlive any one bad pass
                 log.exception("schedule pass failed")
             delay = IDLE_WAKEUP
             if wake is not None:

@@ -56,7 +56,9 @@ class Attribute:
         what = f"Attribute '{name}'"
         if self.type not in ATTRIBUTE_TYPES:
             raise AttributeParseError(f"{what}: unsupported type {self.type!r} (expected SCALAR, RANGES or TEXT)")
-        scalar, ranges, text = 0.0, (), ""
+        scalar: float = 0.0
+        ranges: tuple[tuple[int, int], ...] = ()
+        text = ""
         if self.type == SCALAR:
             if self.ranges or self.text:
                 raise AttributeParseError(f"{what}: a SCALAR attribute cannot carry ranges or text")

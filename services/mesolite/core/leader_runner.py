@@ -291,7 +291,7 @@ class LeaderRunner(Generic[S]):
         try:
             service = self._factory(Fence(self, epoch))
             service.start()
-        except Exception:  # noqa: BLE001 - keep leading and try again; a standby cannot take over from us anyway
+        except Exception:  # keep leading and try again; a standby cannot take over from us anyway
             log.exception("could not start as leader; retrying in %.1fs", self._retry_delay)
             if service is not None:
                 self._stop_service(service)
@@ -312,5 +312,5 @@ class LeaderRunner(Generic[S]):
     def _stop_service(service: Service) -> None:
         try:
             service.stop()
-        except Exception:  # noqa: BLE001 - a failed stop must not stop the runner from leading again later
+        except Exception:  # a failed stop must not stop the runner from leading again later
             log.exception("error stopping the leader's service")

@@ -369,7 +369,9 @@ class Resource:
             validate_role(self.role)
         except ResourceError as exc:
             raise ResourceError(f"{what}: {exc}") from None
-        scalar, ranges, items = 0.0, (), frozenset()
+        scalar: float = 0.0
+        ranges: tuple[tuple[int, int], ...] = ()
+        items: frozenset[str] = frozenset()
         if self.type == SCALAR:
             if self.ranges or self.set:
                 raise ResourceError(f"{what}: a SCALAR resource cannot carry ranges or set items")
@@ -603,7 +605,7 @@ def _json_type(obj: Mapping[str, Any], what: str) -> str:
         return present[0].upper()
     if isinstance(raw, int) and not isinstance(raw, bool):
         raw = _VALUE_TYPE_NUMBERS.get(raw, raw)
-    if raw not in _VALUE_TYPE_NUMBERS.values():
+    if not isinstance(raw, str) or raw not in _VALUE_TYPE_NUMBERS.values():
         raise ResourceError(f"{what}: unknown type {raw!r}")
     return raw
 
@@ -623,7 +625,9 @@ def _resource_from_v1(obj: Any, index: int, default_role: str) -> Resource:
     if payload_key not in obj:
         raise ResourceError(f"{what}: type {rtype} but no '{payload_key}' value")
     payload = obj[payload_key]
-    scalar, ranges, items = 0.0, (), frozenset()
+    scalar: float = 0.0
+    ranges: tuple[tuple[int, int], ...] = ()
+    items: frozenset[str] = frozenset()
     if rtype == SCALAR:
         if not isinstance(payload, Mapping) or "value" not in payload:
             raise ResourceError(f"{what}: 'scalar' must be an object like {{\"value\": 1.0}}")

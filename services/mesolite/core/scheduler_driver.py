@@ -246,7 +246,7 @@ class SchedulerDriver:
         """The master removed this framework (torn down, or its failover timeout passed): start afresh."""
         try:
             self.store.delete(FRAMEWORK_ID_KEY)
-        except Exception:  # noqa: BLE001 - e.g. no longer the leader: the next subscription tries again
+        except Exception:  # e.g. no longer the leader: the next subscription tries again
             log.exception("could not forget the framework id")
 
     # ------------------------------------------------------------------------------------------- dispatch
@@ -264,7 +264,7 @@ class SchedulerDriver:
                 if kind == "SUBSCRIBED" and not self._subscribed(event, generation):
                     continue
                 self._on_event(event)
-            except Exception:  # noqa: BLE001 - one bad event must not stop the framework
+            except Exception:  # one bad event must not stop the framework
                 log.exception("event handler failed for %s", kind)
 
     def _subscribed(self, event: dict[str, Any], generation: int) -> bool:
@@ -275,7 +275,7 @@ class SchedulerDriver:
         try:
             if framework_id != self.framework_id:
                 self.store.put(FRAMEWORK_ID_KEY, framework_id)
-        except Exception:  # noqa: BLE001 - e.g. the store is fenced (no longer the leader) or unreachable
+        except Exception:  # e.g. the store is fenced (no longer the leader) or unreachable
             log.exception("could not store framework id %s; re-subscribing", framework_id)
             self._connected.clear()
             client = self._client

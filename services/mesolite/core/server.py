@@ -102,7 +102,7 @@ class _Stopper:
     def _stop(self) -> None:
         try:
             self._service.stop()
-        except Exception:  # noqa: BLE001 - shutting down: report, never mask the exit
+        except Exception:  # shutting down: report, never mask the exit
             logging.getLogger(__name__).exception("error stopping service")
 
     def finish(self, timeout: float) -> None:

@@ -23,5 +23,5 @@ class ServiceGroup:
         for service in reversed(self.services):
             try:
                 service.stop()
-            except Exception:  # noqa: BLE001 - keep stopping the others, report the failure
+            except Exception:  # keep stopping the others, report the failure
                 log.exception("error stopping %r", service)

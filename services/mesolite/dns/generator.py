@@ -340,7 +340,7 @@ class _Generator:
                 agent_ips = self.agent_ips.get(_s(task.get("slave_id")))
                 if agent_ips is None or task.get("state") != "TASK_RUNNING":
                     continue
-                enum_task = {"name": _s(task.get("name")), "id": _s(task.get("id")), "records": []}
+                enum_task: dict[str, Any] = {"name": _s(task.get("name")), "id": _s(task.get("id")), "records": []}
                 entry["tasks"].append(enum_task)
                 self.task(task, fname, agent_ips, enum_task["records"])
 
@@ -400,17 +400,17 @@ class _Generator:
                     insert(record + tail, f"{slave_target}:{port}", SRV)
         if discovery is None:
             return
-        for port in _l(_d(discovery.get("ports")).get("ports")):
-            port = _d(port)
-            number = port.get("number")
+        for raw_port in _l(_d(discovery.get("ports")).get("ports")):
+            dport = _d(raw_port)
+            number = dport.get("number")
             if not isinstance(number, int) or isinstance(number, bool):
                 continue
             target = f"{canonical}{tail}:{number}"
-            proto = self.label(_s(port.get("protocol")))
+            proto = self.label(_s(dport.get("protocol")))
             records = (
                 [f"{service}._{proto}.{fname}"] if proto else [f"{service}._tcp.{fname}", f"{service}._udp.{fname}"]
             )
-            port_name = self.label(_s(port.get("name")))
+            port_name = self.label(_s(dport.get("name")))
             for record in records:
                 insert(record + tail, target, SRV)
             if port_name:

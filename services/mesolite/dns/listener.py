@@ -111,7 +111,7 @@ class DNSServer:
                     send(reply, addr)
                 elif reply is not None:
                     self._pool.submit(self._forward_udp, reply, addr)
-            except Exception:  # noqa: BLE001 - one bad packet must never stop the loop
+            except Exception:  # one bad packet must never stop the loop
                 log.exception("error answering a UDP query")
 
     def _forward_udp(self, job: Forward, addr: Any) -> None:
@@ -151,7 +151,7 @@ class DNSServer:
                 conn.sendall(struct.pack("!H", len(reply)) + reply)
         except (OSError, ValueError):
             return
-        except Exception:  # noqa: BLE001 - one bad connection must never take the server down
+        except Exception:  # one bad connection must never take the server down
             log.exception("error on a TCP connection")
         finally:
             conn.close()

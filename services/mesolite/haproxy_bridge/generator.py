@@ -82,5 +82,5 @@ class Generator:
             return self.env.get_template(MAIN_TEMPLATE).render(context)
         except jinja2.TemplateSyntaxError as exc:
             raise TemplateFailure(f"{exc.filename or exc.name}:{exc.lineno}: {exc.message}") from exc
-        except Exception as exc:  # noqa: BLE001 - whatever an operator's template does, the proxy must not suffer
+        except Exception as exc:  # whatever an operator's template does, the proxy must not suffer
             raise TemplateFailure(f"{type(exc).__name__}: {exc}") from exc

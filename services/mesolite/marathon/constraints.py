@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 
 Placement = Mapping[str, str]  # field name → value, for one agent ("hostname" always present)
 
@@ -86,7 +86,7 @@ def _group_by(value: str, others: list[str], expected: int, seen: set[str]) -> b
 def all_met(
     constraints: list[list[str]],
     offer: Placement,
-    placed: list[Placement],
+    placed: Sequence[Placement],
     known: Mapping[str, set[str]] | None = None,
 ) -> list[str] | None:
     """None when every constraint holds, else the first one that does not (for the rejection summary)."""

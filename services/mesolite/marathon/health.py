@@ -170,7 +170,7 @@ class HealthChecker:
         while not self._stop.wait(0.1):
             try:
                 self._schedule()
-            except Exception:  # noqa: BLE001 - keep checking whatever one bad app does
+            except Exception:  # keep checking whatever one bad app does
                 log.exception("health check scheduling failed")
 
     def _schedule(self) -> None:

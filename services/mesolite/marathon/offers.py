@@ -101,10 +101,10 @@ class OfferResources:
             value = piece.ranges[0][0]
             _remove_port(piece, value)
             chosen[i] = (piece, value)
-        result = [value for _, value in chosen]  # type: ignore[misc]
+        placed = [pair for pair in chosen if pair is not None]
+        result = [value for _, value in placed]
         resources = [
-            {**piece.template, "ranges": {"range": [{"begin": value, "end": value}]}}
-            for piece, value in chosen  # type: ignore[misc]
+            {**piece.template, "ranges": {"range": [{"begin": value, "end": value}]}} for piece, value in placed
         ]
         return result, resources
 

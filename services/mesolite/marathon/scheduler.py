@@ -474,6 +474,6 @@ class MarathonScheduler:
             except CallFailed as exc:
                 log.debug("kill %s deferred: %s", task_id, exc)
                 with self.lock:
-                    task = self.state.tasks.get(task_id)
-                    if task is not None:
-                        task.kill_sent = 0.0
+                    pending = self.state.tasks.get(task_id)
+                    if pending is not None:
+                        pending.kill_sent = 0.0

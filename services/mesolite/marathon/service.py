@@ -149,7 +149,7 @@ class Marathon:
             for part in (self.health, self.scheduler):
                 try:
                     part.stop()
-                except Exception:  # noqa: BLE001 - stepping down must complete whatever one part does
+                except Exception:  # stepping down must complete whatever one part does
                     log.exception("stopping %s failed", type(part).__name__)
             self.events.detach_all()
             with self.lock:
@@ -174,7 +174,7 @@ class Marathon:
                 return
             try:
                 self.tick()
-            except Exception:  # noqa: BLE001 - the loop must outlive any one bad tick
+            except Exception:  # the loop must outlive any one bad tick
                 log.exception("tick failed")
 
     # ------------------------------------------------------------------ the tick

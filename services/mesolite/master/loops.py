@@ -50,5 +50,5 @@ class Loop:
                 time.sleep(self._settle)
             try:
                 self._step()
-            except Exception:  # noqa: BLE001 - the loop must survive any bug in one step
+            except Exception:  # the loop must survive any bug in one step
                 log.exception("master %s step failed", self.name)

@@ -22,7 +22,7 @@ class _Files(http.server.BaseHTTPRequestHandler):
     files: dict[str, bytes] = {}
     hits: dict[str, int] = {}
 
-    def do_GET(self) -> None:  # noqa: N802 - http.server's name
+    def do_GET(self) -> None:  # http.server's name
         self.hits[self.path] = self.hits.get(self.path, 0) + 1
         body = self.files.get(self.path)
         self.send_response(200 if body is not None else 404)

@@ -34,7 +34,7 @@ class FakeMaster:
         owner = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+            def do_GET(self) -> None:  # http.server's naming
                 path = self.path.split("?")[0]
                 owner.requests[path] += 1
                 if owner.failing:

@@ -19,7 +19,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
 
-    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+    def do_GET(self) -> None:  # http.server's naming
         body = json.dumps(
             {"task": os.environ.get("MESOS_TASK_ID", ""), "port": int(sys.argv[1]), "host": self.headers.get("Host")}
         ).encode()

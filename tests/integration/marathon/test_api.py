@@ -250,7 +250,7 @@ def test_event_stream_filters_and_http_callbacks(marathon: MarathonHarness) -> N
 class _Collector(BaseHTTPRequestHandler):
     received: list[dict[str, Any]] = []
 
-    def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+    def do_POST(self) -> None:  # http.server's naming
         length = int(self.headers.get("Content-Length", 0))
         _Collector.received.append(json.loads(self.rfile.read(length)))
         self.send_response(200)

@@ -45,7 +45,7 @@ def apps(count: int, bad: set[int] = frozenset(), balance: str = "roundrobin") -
     ]
 
 
-def routing_of(service: BridgeService, app_list: list[dict[str, Any]]):  # noqa: ANN201
+def routing_of(service: BridgeService, app_list: list[dict[str, Any]]):
     return build_routing(app_list, service.routing_settings)
 
 

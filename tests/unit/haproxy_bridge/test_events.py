@@ -21,7 +21,7 @@ class SSE(BaseHTTPRequestHandler):
     chunked = True
     release = threading.Event()
 
-    def do_GET(self) -> None:  # noqa: N802
+    def do_GET(self) -> None:
         if not self.path.startswith("/v2/events") or self.headers.get("Accept") != "text/event-stream":
             self.send_error(406)
             return

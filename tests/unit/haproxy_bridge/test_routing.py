@@ -27,7 +27,7 @@ def app(app_id: str, ports: list[int], labels: dict[str, str] | None = None, **e
     return {"id": app_id, "portDefinitions": [{"port": p} for p in ports], "labels": labels or {}, **extra}
 
 
-def build(apps: list[dict[str, Any]], **settings: Any):  # noqa: ANN201 - Routing
+def build(apps: list[dict[str, Any]], **settings: Any):  # Routing
     return build_routing(
         apps, RoutingSettings(**settings), resolve=lambda host: "10.0.0.1" if host == "node1" else host
     )
