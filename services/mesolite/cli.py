@@ -150,6 +150,15 @@ def build_parser() -> argparse.ArgumentParser:
     chronos.add_argument("--decline_offer_duration", type=float, help="ms to decline unused offers for")
     chronos.add_argument("--job_history_limit", type=int, default=5)
     chronos.add_argument("--webui_url")
+    chronos.add_argument("--mail_server", help="host:port of the SMTP server mailing job owners")
+    chronos.add_argument("--mail_user")
+    chronos.add_argument("--mail_password")
+    chronos.add_argument("--mail_from", help="sender of the notification mails (needed with --mail_server)")
+    chronos.add_argument("--mail_ssl", action="store_true", help="SSL on connect to --mail_server")
+    chronos.add_argument("--slack_url", help="Slack webhook URL for notifications")
+    chronos.add_argument("--http_notification_url", help="URL notifications are POSTed to as JSON")
+    chronos.add_argument("--http_notification_credentials", help="user:password for --http_notification_url")
+    chronos.add_argument("--cluster_name", help="shown as [name] in notification subjects")
     chronos.add_argument("--threads", type=int, default=16)
 
     dns = sub.add_parser("dns", help="run Mesos-DNS (DNS and HTTP discovery of tasks) from a Mesos-DNS config.json")
@@ -320,7 +329,19 @@ def run_chronos(args: argparse.Namespace) -> int:
         webui_url=args.webui_url,
         zk=zk,
         zk_timeout_ms=args.zk_timeout,
+        mail_server=args.mail_server,
+        mail_user=args.mail_user,
+        mail_password=args.mail_password,
+        mail_from=args.mail_from,
+        mail_ssl=args.mail_ssl,
+        slack_url=args.slack_url,
+        http_notification_url=args.http_notification_url,
+        http_notification_credentials=args.http_notification_credentials,
+        cluster_name=args.cluster_name,
     )
+    if problem := config.notification_problem():
+        print(f"mesolite chronos: {problem}", file=sys.stderr)
+        return 2
     serve(lambda: create_app(config), args.http_address, args.http_port, threads=args.threads, log_level=args.log_level)
     return 0
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from mesolite.chronos.jobs import JobDefaults
+from mesolite.chronos.notifier import Channel, HttpChannel, MailChannel, Notifier, SlackChannel, parse_mail_server
 from mesolite.chronos.scheduler import FrameworkConfig
 from mesolite.chronos.state import StateConfig
 
@@ -44,6 +45,36 @@ class ChronosConfig:
     webui_url: str | None = None
     zk: str | None = None  # zk://hosts/path: elect a leader among instances and keep all state in ZooKeeper
     zk_timeout_ms: float = 10000.0
+    # Notifications (Chronos' flags): mail to the jobs' owners, Slack, a generic HTTP webhook.
+    mail_server: str | None = None  # host:port
+    mail_user: str | None = None
+    mail_password: str | None = None
+    mail_from: str | None = None
+    mail_ssl: bool = False  # SSL on connect (no STARTTLS, as upstream)
+    slack_url: str | None = None
+    http_notification_url: str | None = None
+    http_notification_credentials: str | None = None  # user:password, sent as Basic authentication
+    cluster_name: str | None = None  # "[name]" before every notification's subject
+
+    def notification_problem(self) -> str | None:
+        """What is wrong with the notification flags: settings upstream would silently drop (no mail client without
+        host:port or a sender, no login with only one of user and password) are refused at start instead."""
+        if self.mail_server:
+            try:
+                parse_mail_server(self.mail_server)
+            except ValueError as exc:
+                return str(exc)
+            if not self.mail_from:
+                return "--mail_server needs --mail_from (the sender of the notifications)"
+        elif self.mail_from or self.mail_user or self.mail_password or self.mail_ssl:
+            return "--mail_from, --mail_user, --mail_password and --mail_ssl need --mail_server"
+        if bool(self.mail_user) != bool(self.mail_password):
+            return "--mail_user and --mail_password go together"
+        if self.http_notification_credentials and ":" not in self.http_notification_credentials:
+            return "--http_notification_credentials must be user:password"
+        if self.http_notification_credentials and not self.http_notification_url:
+            return "--http_notification_credentials needs --http_notification_url"
+        return None
 
     @property
     def advertised_host(self) -> str:
@@ -86,7 +117,24 @@ class ChronosConfig:
             failure_retry=self.failure_retry_ms / 1000.0,
             disable_after_failures=self.disable_after_failures,
             history_limit=self.job_history_limit,
+            cluster_name=self.cluster_name,
         )
+
+    def notifier(self) -> Notifier:
+        """A new notifier with a channel per configured destination (none: notifications are only logged)."""
+        problem = self.notification_problem()
+        if problem:
+            raise ValueError(problem)
+        channels: list[Channel] = []
+        if self.mail_server and self.mail_from:
+            channels.append(
+                MailChannel(self.mail_server, self.mail_from, self.mail_user, self.mail_password, self.mail_ssl)
+            )
+        if self.slack_url:
+            channels.append(SlackChannel(self.slack_url))
+        if self.http_notification_url:
+            channels.append(HttpChannel(self.http_notification_url, self.http_notification_credentials))
+        return Notifier(channels)
 
     def framework_config(self) -> FrameworkConfig:
         duration = self.decline_offer_duration_ms
