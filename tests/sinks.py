@@ -100,7 +100,7 @@ class WebhookSink:
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 raw = self.rfile.read(length)
-                entry = {"path": self.path, "headers": dict(self.headers.items()), "raw": raw}
+                entry: dict[str, Any] = {"path": self.path, "headers": dict(self.headers.items()), "raw": raw}
                 try:
                     entry["json"] = json.loads(raw)
                 except ValueError:

@@ -154,7 +154,14 @@ def build_parser() -> argparse.ArgumentParser:
     chronos.add_argument("--mail_user")
     chronos.add_argument("--mail_password")
     chronos.add_argument("--mail_from", help="sender of the notification mails (needed with --mail_server)")
-    chronos.add_argument("--mail_ssl", action="store_true", help="SSL on connect to --mail_server")
+    chronos.add_argument(
+        "--mail_ssl",
+        nargs="?",
+        const=True,
+        default=False,
+        type=lambda v: v.lower() in ("1", "true", "yes"),
+        help="SSL on connect to --mail_server (a bare flag, as Chronos', or true/false)",
+    )
     chronos.add_argument("--slack_url", help="Slack webhook URL for notifications")
     chronos.add_argument("--http_notification_url", help="URL notifications are POSTed to as JSON")
     chronos.add_argument("--http_notification_credentials", help="user:password for --http_notification_url")
