@@ -4,12 +4,16 @@
 Status codes follow Chronos: 204 for mutations, 400 with ``{"status": "Bad Request", "message": ...}`` for a bad or
 unknown job (chronos-python reads ``message``). Every answer carries Chronos' permissive CORS headers.
 
+2.x's asynchronous jobs (``"async": true``, ended by ``PUT /scheduler/task/{id}``) exist only under ``/scheduler``:
+Chronos 3.0 removed them, and the ``/v1`` paths refuse them rather than run them as ordinary jobs.
+
 With ``--zk`` every instance serves this app but only the leader has the state: the others forward the API to it
 (upstream's ``RedirectFilter`` proxied too) and answer ``/leader`` and ``/ping`` themselves; see ``election.py``.
 """
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from typing import Any
@@ -20,7 +24,8 @@ from werkzeug.exceptions import HTTPException
 from mesolite.chronos.config import ChronosConfig
 from mesolite.chronos.jobs import JobError, rendered
 from mesolite.chronos.scheduler import ChronosService
-from mesolite.chronos.state import ChronosState, Kill, UnknownJob
+from mesolite.chronos.state import ChronosState, Effects, Kill, TaskError, UnknownJob
+from mesolite.chronos.tasks import parse_task_id
 from mesolite.core import zk
 from mesolite.core.http import json_response, text_response
 from mesolite.core.leader_forward import ForwardError, forward
@@ -57,9 +62,9 @@ def _no_content() -> Response:
     return Response(status=204)
 
 
-def _body() -> Any:
+def _body(what: str = "a JSON job definition") -> Any:
     if not request.get_data(cache=True):
-        raise BadRequest("the request needs a JSON job definition")
+        raise BadRequest(f"the request needs {what}")
     body = request.get_json(force=True, silent=True)
     if body is None:
         raise BadRequest("the request body is not valid JSON")
@@ -79,7 +84,33 @@ def _int_arg(name: str, default: int) -> int:
     return value
 
 
-def scheduler_blueprint(current: Current, leader: Callable[[], str]) -> Blueprint:
+def _integer(body: Any, key: str) -> int:
+    value = body.get(key) if isinstance(body, dict) else None
+    if value is None:
+        raise BadRequest(f"'{key}' is required")
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise BadRequest(f"'{key}' must be an integer, not {json.dumps(value)}")
+    return value
+
+
+def _task_id(value: str) -> str:
+    if parse_task_id(value) is None:
+        raise BadRequest(f"Invalid task id format {value}")
+    return value
+
+
+def _refuse_async(body: Any) -> None:
+    """Chronos 3.x dropped ``async``; running such a job as an ordinary one would report success on the task's
+    exit, which is exactly what its owner asked not to happen."""
+    if isinstance(body, dict) and body.get("async") in (True, "true"):
+        raise BadRequest(
+            "asynchronous jobs ('async': true) were removed in Chronos 3.0 and are not accepted under "
+            "/v1/scheduler: post the job to /scheduler/iso8601 or /scheduler/dependency (the 2.x API)"
+        )
+
+
+def scheduler_blueprint(current: Current, leader: Callable[[], str], legacy: bool = False) -> Blueprint:
+    """The API under one prefix; ``legacy`` is ``/scheduler`` (2.x), which alone has asynchronous jobs."""
     bp = Blueprint("scheduler", __name__)
 
     def state() -> ChronosState:
@@ -89,6 +120,11 @@ def scheduler_blueprint(current: Current, leader: Callable[[], str]) -> Blueprin
         service = current()[1]
         if service is not None:
             service.kill(kills)
+
+    def apply(effects: Effects) -> None:
+        service = current()[1]
+        if service is not None:
+            service.apply(effects)
 
     @bp.get("/jobs")
     def list_jobs() -> Response:
@@ -125,7 +161,7 @@ def scheduler_blueprint(current: Current, leader: Callable[[], str]) -> Blueprin
 
     @bp.delete("/job/<name>")
     def delete_job(name: str) -> Response:
-        kill(state().delete_job(name))
+        apply(state().delete_job(name))
         return _no_content()
 
     @bp.put("/job/success/<name>")
@@ -139,12 +175,42 @@ def scheduler_blueprint(current: Current, leader: Callable[[], str]) -> Blueprin
 
     @bp.route("/iso8601", methods=["POST", "PUT"])
     def iso8601() -> Response:
-        state().put_job(_body(), "scheduled")
+        body = _body()
+        if not legacy:
+            _refuse_async(body)
+        state().put_job(body, "scheduled")
         return _no_content()
 
     @bp.route("/dependency", methods=["POST", "PUT"])
     def dependency() -> Response:
-        state().put_job(_body(), "dependent")
+        body = _body()
+        if not legacy:
+            _refuse_async(body)
+        state().put_job(body, "dependent")
+        return _no_content()
+
+    @bp.post("/job/<name>/task/<path:task_id>/progress")
+    def progress(name: str, task_id: str) -> Response:
+        """A ``dataProcessingJobType`` job's task reports how many more elements it processed (``/job/stat``)."""
+        state().get_job(name)
+        _task_id(task_id)
+        count = _integer(_body('{"numAdditionalElementsProcessed": n}'), "numAdditionalElementsProcessed")
+        if count < 0:
+            raise BadRequest(f"numAdditionalElementsProcessed ({count}) is not positive")
+        state().add_progress(name, task_id, count)
+        return _no_content()
+
+    @bp.put("/task/<path:task_id>")
+    def report_async(task_id: str) -> Response:
+        """2.x: an asynchronous job's task reports its end, ``{"statusCode": 0}`` for success."""
+        if not legacy:
+            return _error(
+                f"PUT {request.path} does not exist in Chronos 3.x: asynchronous jobs were removed in 3.0. "
+                "A 2.x asynchronous job reports its end with PUT /scheduler/task/{taskId}",
+                404,
+            )
+        status_code = _integer(_body('{"statusCode": n}'), "statusCode")
+        apply(state().report_async(_task_id(task_id), status_code))
         return _no_content()
 
     @bp.delete("/task/kill/<name>")
@@ -171,8 +237,9 @@ def scheduler_blueprint(current: Current, leader: Callable[[], str]) -> Blueprin
     return bp
 
 
-def _metrics(state: ChronosState) -> dict[str, Any]:
-    """Codahale's JSON shape (what Chronos' /metrics served), with the per-job counters and run times."""
+def _metrics(state: ChronosState, service: ChronosService | None) -> dict[str, Any]:
+    """Codahale's JSON shape (what Chronos' /metrics served), with the per-job counters and run times, and the
+    notifications sent, retried, failed, dropped and queued per channel."""
     counters: dict[str, Any] = {}
     histograms: dict[str, Any] = {}
     for job in state.list_jobs():
@@ -188,7 +255,12 @@ def _metrics(state: ChronosState) -> dict[str, Any]:
             "p98": hist["98thPercentile"],
             "p99": hist["99thPercentile"],
         }
-    gauges = {"jobs.count": {"value": len(counters) // 2}}
+    gauges: dict[str, Any] = {"jobs.count": {"value": len(counters) // 2}}
+    for key, value in (service.notifier.counters() if service is not None else {}).items():
+        if key.endswith(".queued"):
+            gauges[key] = {"value": value}
+        else:
+            counters[key] = {"count": value}
     return {"version": "3.0.0", "gauges": gauges, "counters": counters, "histograms": histograms, "meters": {},
             "timers": {}}  # fmt: skip
 
@@ -210,13 +282,13 @@ def create_app(config: ChronosConfig, store: Any = None, start_framework: bool =
         current, leader = _follower_paths(app, runner, config)
     else:
         state = ChronosState(store if store is not None else SQLiteStore(config.store_path), config.state_config())
-        service = ChronosService(state, config.framework_config()) if start_framework else None
+        service = ChronosService(state, config.framework_config(), config.notifier()) if start_framework else None
         if service is not None:
             app.extensions[SERVICE_KEY] = service
         current, leader = (lambda: (state, service)), (lambda: config.leader)
 
     for prefix in PREFIXES:
-        bp = scheduler_blueprint(current, leader)
+        bp = scheduler_blueprint(current, leader, legacy=prefix == "/scheduler")
         app.register_blueprint(bp, url_prefix=prefix, name=prefix.strip("/").replace("/", "_"))
 
     @app.get("/ping")
@@ -225,7 +297,7 @@ def create_app(config: ChronosConfig, store: Any = None, start_framework: bool =
 
     @app.get("/metrics")
     def metrics() -> Response:
-        return json_response(_metrics(current()[0]))
+        return json_response(_metrics(*current()))
 
     from mesolite.ui.chronos import register_chronos_ui  # the web UI at / (services/mesolite/ui/)
 
@@ -246,6 +318,10 @@ def create_app(config: ChronosConfig, store: Any = None, start_framework: bool =
     @app.errorhandler(UnknownJob)
     def unknown_job(exc: UnknownJob) -> Response:
         return _error(exc.message)
+
+    @app.errorhandler(TaskError)
+    def task_error(exc: TaskError) -> Response:
+        return _error(str(exc))
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException) -> Response:

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from mesolite.chronos.jobs import JobDefaults
+from mesolite.chronos.notifier import Channel, HttpChannel, MailChannel, Notifier, SlackChannel, parse_mail_server
 from mesolite.chronos.scheduler import FrameworkConfig
 from mesolite.chronos.state import StateConfig
 from mesolite.core.flags import FlagError, parse_bool, parse_master, parse_zk_url_flag
@@ -47,6 +48,36 @@ class ChronosConfig:
     webui_url: str | None = None
     zk: str | None = None  # zk://hosts/path: elect a leader among instances and keep all state in ZooKeeper
     zk_timeout_ms: float = 10000.0
+    # Notifications (Chronos' flags): mail to the jobs' owners, Slack, a generic HTTP webhook.
+    mail_server: str | None = None  # host:port
+    mail_user: str | None = None
+    mail_password: str | None = None
+    mail_from: str | None = None
+    mail_ssl: bool = False  # SSL on connect (no STARTTLS, as upstream)
+    slack_url: str | None = None
+    http_notification_url: str | None = None
+    http_notification_credentials: str | None = None  # user:password, sent as Basic authentication
+    cluster_name: str | None = None  # "[name]" before every notification's subject
+
+    def notification_problem(self) -> str | None:
+        """What is wrong with the notification flags: settings upstream would silently drop (no mail client without
+        host:port or a sender, no login with only one of user and password) are refused at start instead."""
+        if self.mail_server:
+            try:
+                parse_mail_server(self.mail_server)
+            except ValueError as exc:
+                return str(exc)
+            if not self.mail_from:
+                return "--mail_server needs --mail_from (the sender of the notifications)"
+        elif self.mail_from or self.mail_user or self.mail_password or self.mail_ssl:
+            return "--mail_from, --mail_user, --mail_password and --mail_ssl need --mail_server"
+        if bool(self.mail_user) != bool(self.mail_password):
+            return "--mail_user and --mail_password go together"
+        if self.http_notification_credentials and ":" not in self.http_notification_credentials:
+            return "--http_notification_credentials must be user:password"
+        if self.http_notification_credentials and not self.http_notification_url:
+            return "--http_notification_credentials needs --http_notification_url"
+        return None
 
     @property
     def advertised_host(self) -> str:
@@ -89,7 +120,24 @@ class ChronosConfig:
             failure_retry=self.failure_retry_ms / 1000.0,
             disable_after_failures=self.disable_after_failures,
             history_limit=self.job_history_limit,
+            cluster_name=self.cluster_name,
         )
+
+    def notifier(self) -> Notifier:
+        """A new notifier with a channel per configured destination (none: notifications are only logged)."""
+        problem = self.notification_problem()
+        if problem:
+            raise ValueError(problem)
+        channels: list[Channel] = []
+        if self.mail_server and self.mail_from:
+            channels.append(
+                MailChannel(self.mail_server, self.mail_from, self.mail_user, self.mail_password, self.mail_ssl)
+            )
+        if self.slack_url:
+            channels.append(SlackChannel(self.slack_url))
+        if self.http_notification_url:
+            channels.append(HttpChannel(self.http_notification_url, self.http_notification_credentials))
+        return Notifier(channels)
 
     def framework_config(self) -> FrameworkConfig:
         duration = self.decline_offer_duration_ms
@@ -139,6 +187,22 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     chronos.add_argument("--decline_offer_duration", type=float, help="ms to decline unused offers for")
     chronos.add_argument("--job_history_limit", type=int, default=5)
     chronos.add_argument("--webui_url")
+    chronos.add_argument("--mail_server", help="host:port of the SMTP server mailing job owners")
+    chronos.add_argument("--mail_user")
+    chronos.add_argument("--mail_password")
+    chronos.add_argument("--mail_from", help="sender of the notification mails (needed with --mail_server)")
+    chronos.add_argument(
+        "--mail_ssl",
+        nargs="?",
+        const=True,
+        default=False,
+        type=parse_bool,
+        help="SSL on connect to --mail_server (a bare flag, as Chronos', or true/false)",
+    )
+    chronos.add_argument("--slack_url", help="Slack webhook URL for notifications")
+    chronos.add_argument("--http_notification_url", help="URL notifications are POSTed to as JSON")
+    chronos.add_argument("--http_notification_credentials", help="user:password for --http_notification_url")
+    chronos.add_argument("--cluster_name", help="shown as [name] in notification subjects")
     chronos.add_argument("--threads", type=int, default=16)
     return chronos
 
@@ -152,7 +216,7 @@ def from_args(args: argparse.Namespace) -> ChronosConfig:
             parse_zk_url(zk)
         except ValueError as exc:
             raise FlagError(f"--zk_hosts/--zk_path: {exc}") from None
-    return ChronosConfig(
+    config = ChronosConfig(
         master=args.master,
         work_dir=args.work_dir or "",
         http_address=args.http_address,
@@ -175,4 +239,16 @@ def from_args(args: argparse.Namespace) -> ChronosConfig:
         webui_url=args.webui_url,
         zk=zk,
         zk_timeout_ms=args.zk_timeout,
+        mail_server=args.mail_server,
+        mail_user=args.mail_user,
+        mail_password=args.mail_password,
+        mail_from=args.mail_from,
+        mail_ssl=args.mail_ssl,
+        slack_url=args.slack_url,
+        http_notification_url=args.http_notification_url,
+        http_notification_credentials=args.http_notification_credentials,
+        cluster_name=args.cluster_name,
     )
+    if problem := config.notification_problem():
+        raise FlagError(problem)
+    return config

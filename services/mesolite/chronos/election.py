@@ -37,6 +37,6 @@ def leader_runner(config: ChronosConfig) -> LeaderRunner[ChronosService]:
     def build(fence: Fence) -> ChronosService:
         # Read only now: until this moment the previous leader was still changing what is stored.
         state = ChronosState(FencedStore(store, fence), config.state_config())
-        return ChronosService(state, config.framework_config())
+        return ChronosService(state, config.framework_config(), config.notifier())
 
     return LeaderRunner(client, group, config.leader_info(uuid.uuid4().hex), build)

@@ -1,7 +1,8 @@
 """The Chronos service: the schedule loop, and the framework side (offers, status updates, kills, reconciliation).
 
 The state decides (what is due, which run goes on which offer, what a status means); this module only moves time
-forward and carries the decisions to the master. Mesos calls are never made under the state's lock.
+forward and carries the decisions out: calls to the master, notifications to the notifier. Neither is ever made
+under the state's lock, and handing notifications over never blocks (``notifier.py``).
 """
 
 from __future__ import annotations
@@ -12,7 +13,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from mesolite.chronos.state import ChronosState, Kill
+from mesolite.chronos.notifier import Notifier
+from mesolite.chronos.state import ChronosState, Effects, Kill
 from mesolite.core.scheduler_driver import CallFailed, SchedulerDriver
 
 log = logging.getLogger(__name__)
@@ -51,9 +53,10 @@ class FrameworkConfig:
 
 
 class ChronosService:
-    def __init__(self, state: ChronosState, config: FrameworkConfig) -> None:
+    def __init__(self, state: ChronosState, config: FrameworkConfig, notifier: Notifier | None = None) -> None:
         self.state = state
         self.config = config
+        self.notifier = notifier or Notifier()
         self.driver = SchedulerDriver(
             config.master, config.framework_info(), state.store, self._on_event, on_subscribed=self._after_subscribe
         )
@@ -64,6 +67,7 @@ class ChronosService:
     # ----------------------------------------------------------------------------------------- lifecycle
 
     def start(self) -> None:
+        self.notifier.start()
         self.driver.start()
         for target, name in ((self._schedule_loop, "chronos-schedule"), (self._reconcile_loop, "chronos-reconcile")):
             thread = threading.Thread(target=target, name=name, daemon=True)
@@ -76,8 +80,14 @@ class ChronosService:
         self.driver.stop()
         for thread in self._threads:
             thread.join(timeout=10)
+        self.notifier.stop()
 
     # ------------------------------------------------------------------------------------- API operations
+
+    def apply(self, effects: Effects) -> None:
+        """Carry out what the state decided: kills to the master, notifications to the owners."""
+        self.kill(effects.kills)
+        self.notifier.submit(effects.notifications)
 
     def kill(self, kills: list[Kill]) -> None:
         for task_id, agent_id in kills:
@@ -176,10 +186,9 @@ class ChronosService:
                 self.state.changed.set()
 
     def _on_update(self, status: dict[str, Any]) -> None:
-        kills = self.state.on_status(status)
+        effects = self.state.on_status(status)
         try:
             self.driver.acknowledge(status)
         except CallFailed as exc:
             log.debug("acknowledge failed (the agent resends): %s", exc)
-        if kills:
-            self.kill(kills)
+        self.apply(effects)

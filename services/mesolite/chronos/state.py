@@ -6,7 +6,8 @@ Store keys: ``jobs/<name>`` (the job JSON as ``GET /jobs`` prints it, schedule a
 (parents that succeeded since the dependent job last triggered), ``history/<name>`` (finished runs for the stats).
 
 Every method takes its time from ``clock`` so the whole state machine is unit-tested without a server. Methods never
-call out: those that need Mesos calls (kills) return them, and the scheduler makes them outside the lock.
+call out: those whose outcome needs the outside world return :class:`Effects` (Mesos kills, notifications to the
+job's owners), and the scheduler or the API carries them out after the lock.
 """
 
 from __future__ import annotations
@@ -16,12 +17,14 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import quote, unquote
 
-from mesolite.chronos import graph, stats
+from mesolite.chronos import graph, notifications, stats
+from mesolite.chronos.history import RunHistory
+from mesolite.chronos.history import key_name as _name
+from mesolite.chronos.history import store_key as _key
 from mesolite.chronos.jobs import (
     Job,
     JobDefaults,
@@ -34,15 +37,23 @@ from mesolite.chronos.jobs import (
     now_iso,
     read_job,
 )
+from mesolite.chronos.notifications import Notification
 from mesolite.chronos.schedule import ScheduleError, tick
-from mesolite.chronos.tasks import OfferSpace, constraints_match, parse_task_id, task_id, task_info
+from mesolite.chronos.tasks import (
+    Kill,
+    OfferSpace,
+    Run,
+    constraints_match,
+    never_launched,
+    offer_agent,
+    parse_task_id,
+    task_id,
+    task_info,
+)
 from mesolite.core.protocol import FAILURE_STATES, UNREACHABLE_STATES, is_terminal
 from mesolite.core.store import Store
 
 log = logging.getLogger(__name__)
-
-HISTORY_KEEP = 100
-Kill = tuple[str, str | None]  # (task id, agent id)
 
 
 class UnknownJob(KeyError):
@@ -51,34 +62,25 @@ class UnknownJob(KeyError):
         self.message = f"JobSchedule '{name}' not found"
 
 
+class TaskError(ValueError):
+    """A task id the job has no run of, or a job that does not take the report (Chronos answers 400)."""
+
+
+@dataclass
+class Effects:
+    """What a change needs from the outside world, carried out by the caller once the lock is released."""
+
+    kills: list[Kill] = field(default_factory=list)
+    notifications: list[Notification] = field(default_factory=list)
+
+
 @dataclass(frozen=True)
 class StateConfig:
     defaults: JobDefaults = JobDefaults()
     failure_retry: float = 60.0  # seconds before a failed attempt is retried (--failure_retry, in ms on the CLI)
     disable_after_failures: int = 0
     history_limit: int = 5  # taskStatHistory entries shown (Chronos' --job_history_limit)
-
-
-@dataclass
-class Run:
-    """One queued or launched task of a job."""
-
-    task_id: str
-    job: str
-    due_ms: int
-    attempt: int
-    arguments: str | None  # a run-now override; None runs the job's own arguments
-    seq: int
-    high_priority: bool = False
-    not_before: float = 0.0  # a retry waits --failure_retry before it may launch
-    state: str = "queued"  # queued | launched | running
-    agent_id: str | None = None
-    launched_at: float | None = None
-    started_at: float | None = None
-
-    @property
-    def active(self) -> bool:
-        return self.state != "queued"
+    cluster_name: str | None = None  # --cluster_name: the "[name]" before notification subjects
 
 
 class ChronosState:
@@ -97,9 +99,7 @@ class ChronosState:
                 store.put(_key("runs", run.task_id), value)
                 store.delete(key)
         self.deps: dict[str, set[str]] = {_name(k): set(v) for k, v in store.list("deps/").items()}
-        self.history: dict[str, list[dict[str, Any]]] = {
-            _name(key): records for key, records in store.list("history/").items()
-        }
+        self.history = RunHistory(store)
         self._seq = itertools.count(max((run.seq for run in self.runs.values()), default=0) + 1)
         # Runs a previous leader handed to Mesos without hearing back: if the master has never heard of one either,
         # the leader died between recording the launch and sending it, and the run goes back to the queue.
@@ -137,23 +137,20 @@ class ChronosState:
     def _recorded(self, run: Run) -> bool:
         """Whether this run's end is already in the history: a leader that died after recording it but before
         dropping the run must not count it twice when the update is delivered again."""
-        return any(record["taskId"] == run.task_id for record in self.history.get(run.job, []))
+        return self.history.has(run.job, run.task_id)
 
     def _record(self, run: Run, status: str) -> None:
-        records = list(self.history.get(run.job, []))
-        records.append(
-            {
-                "taskId": run.task_id,
-                "jobName": run.job,
-                "slaveId": run.agent_id or "",
-                "start": run.started_at or run.launched_at,
-                "end": self.clock(),
-                "status": status,
-            }
-        )
-        del records[:-HISTORY_KEEP]
-        self.store.put(_key("history", run.job), records)
-        self.history[run.job] = records
+        record = {
+            "taskId": run.task_id,
+            "jobName": run.job,
+            "slaveId": run.agent_id or "",
+            "start": run.started_at or run.launched_at,
+            "end": self.clock(),
+            "status": status,
+        }
+        if run.elements_processed is not None:
+            record["numElementsProcessed"] = run.elements_processed
+        self.history.add(run.job, record)
 
     # ------------------------------------------------------------------------------------------------ reading
 
@@ -207,7 +204,7 @@ class ChronosState:
         with self._lock:
             if name not in self.jobs:
                 raise UnknownJob(name)
-            records = list(self.history.get(name, []))
+            records = self.history.of(name)
             running = [
                 {
                     "taskId": run.task_id,
@@ -216,9 +213,10 @@ class ChronosState:
                     "start": run.started_at or run.launched_at,
                     "end": None,
                     "status": "Running",
+                    **({} if run.elements_processed is None else {"numElementsProcessed": run.elements_processed}),
                 }
                 for run in sorted(self.runs.values(), key=lambda r: r.seq)
-                if run.job == name and run.active
+                if run.job == name and run.active and not self._recorded(run)
             ]
         shown = (records + running)[-self.config.history_limit :] if self.config.history_limit else []
         return {
@@ -228,13 +226,13 @@ class ChronosState:
 
     def ranking(self, percentile: str) -> list[dict[str, Any]] | None:
         with self._lock:
-            per_job = {name: stats.histogram(stats.durations_ms(self.history.get(name, []))) for name in self.jobs}
+            per_job = {name: stats.histogram(stats.durations_ms(self.history.of(name))) for name in self.jobs}
         return stats.ranking(per_job, percentile)
 
     def launched(self) -> list[Kill]:
-        """Tasks handed to Mesos, for reconciliation."""
+        """Tasks handed to Mesos and not known to have ended, for reconciliation."""
         with self._lock:
-            return [(run.task_id, run.agent_id) for run in self.runs.values() if run.active]
+            return [(run.task_id, run.agent_id) for run in self.runs.values() if run.active and run.state != "finished"]
 
     def has_queued(self) -> bool:
         with self._lock:
@@ -261,10 +259,12 @@ class ChronosState:
             self.changed.set()
             return dict(job)
 
-    def delete_job(self, name: str) -> list[Kill]:
-        """Remove a job: children re-parented, its queued runs dropped; returns its launched tasks to kill."""
+    def delete_job(self, name: str) -> Effects:
+        """Remove a job: children re-parented, its queued runs dropped; its launched tasks are to be killed and its
+        owners told."""
         with self._lock:
-            if name not in self.jobs:
+            job = self.jobs.get(name)
+            if job is None:
                 raise UnknownJob(name)
             for child in graph.after_delete(self.jobs, name).values():
                 self._save_job(child)
@@ -275,10 +275,9 @@ class ChronosState:
             self.store.delete(_key("jobs", name))
             del self.jobs[name]
             self._save_deps(name, set())
-            self.store.delete(_key("history", name))
-            self.history.pop(name, None)
+            self.history.drop(name)
             self.changed.set()
-            return kills
+            return Effects(kills, [notifications.deleted(job, self.config.cluster_name)])
 
     def kill_tasks(self, name: str) -> list[Kill]:
         """``DELETE /task/kill``: queued runs and pending retries dropped (Chronos 2.x), launched ones to kill."""
@@ -290,7 +289,11 @@ class ChronosState:
     def _clear_runs(self, name: str) -> list[Kill]:
         kills = []
         for run in [run for run in self.runs.values() if run.job == name]:
-            if run.active:
+            if run.state == "finished":  # an async run awaiting its report: no task left to kill
+                if not self._recorded(run):
+                    self._record(run, "Fail")
+                self._drop_run(run)
+            elif run.active:
                 kills.append((run.task_id, run.agent_id))
             else:
                 self._drop_run(run)
@@ -428,23 +431,25 @@ class ChronosState:
 
     # ---------------------------------------------------------------------------------------- status updates
 
-    def on_status(self, status: dict[str, Any]) -> list[Kill]:
-        """Apply a task status; returns tasks to kill (those of jobs that no longer exist)."""
+    def on_status(self, status: dict[str, Any]) -> Effects:
+        """Apply a task status; the effects kill tasks of jobs that no longer exist and tell owners of failures."""
         tid = (status.get("task_id") or {}).get("value", "")
         state = status.get("state", "")
         agent = (status.get("agent_id") or {}).get("value")
         with self._lock:
             run = self.runs.get(tid)
             if run is None:
-                return self._unknown_task(tid, state, agent, status)
+                return Effects(self._unknown_task(tid, state, agent, status))
+            if run.state == "finished":  # an async job's ended task: only its report counts now
+                return Effects()
             if tid in self._unconfirmed:
-                if _never_launched(state, status):
+                if never_launched(state, status):
                     log.info("job %s: %s never reached Mesos; queued again", run.job, tid)
                     self._unconfirmed.discard(tid)
                     run.state, run.agent_id, run.launched_at = "queued", None, None
                     self._save_run(run)
                     self.changed.set()
-                    return []
+                    return Effects()
                 self._unconfirmed.discard(tid)
             if agent:
                 run.agent_id = agent
@@ -458,15 +463,70 @@ class ChronosState:
                     run.started_at = float(status.get("timestamp") or self.clock())
                     self._save_run(run)
             elif state == "TASK_FINISHED":
-                self._finished(run)
+                job = self.jobs.get(run.job)
+                if job is not None and job.get("async") and not self._recorded(run):
+                    # Chronos 2.x: an async job's task only starts the work; the job reports its end itself.
+                    log.info("job %s: async task %s ended; awaiting its report", run.job, tid)
+                    run.state = "finished"
+                    self._save_run(run)
+                    return Effects()
+                return Effects(notifications=self._finished(run))
             elif state == "TASK_KILLED":
                 if not self._recorded(run):
                     self._record(run, "Fail")
                 self._drop_run(run)
                 log.info("job %s: task %s killed", run.job, tid)
             elif state in FAILURE_STATES or state in UNREACHABLE_STATES:  # a task we may never hear of again failed too
-                self._failed(run, status)
-            return []
+                return Effects(notifications=self._failed(run, status))
+            return Effects()
+
+    def report_async(self, task_id: str, status_code: int) -> Effects:
+        """``PUT /scheduler/task/{id}`` (2.x): a job reports a run's end, 0 for success, else a failure (retries and
+        notifications as for a failed task). The first report of a run counts; later ones change nothing.
+
+        The report may come before Mesos' own end of the task (the task reports, then exits): the run then stays
+        until that end, already counted, so the job still shows it running and a non-concurrent job waits for it.
+        """
+        with self._lock:
+            ref = parse_task_id(task_id)
+            if ref is None or ref.job not in self.jobs:
+                raise UnknownJob(ref.job if ref is not None else task_id)
+            run = self.runs.get(task_id)
+            if run is None:
+                if self.history.has(ref.job, task_id):
+                    log.info("job %s: %s reported again; already counted", ref.job, task_id)
+                    return Effects()
+                raise TaskError(f"Task id {task_id} not found")
+            if run.state == "queued":
+                raise TaskError(f"Task id {task_id} has not been launched")
+            if self._recorded(run):
+                log.info("job %s: %s reported again; already counted", ref.job, task_id)
+                return Effects()
+            log.info("job %s: %s reported status code %d", ref.job, task_id, status_code)
+            if status_code == 0:
+                effects = Effects(notifications=self._finished(run, drop=run.state == "finished"))
+            else:
+                failure = {"state": "TASK_FAILED", "message": ""}
+                effects = Effects(notifications=self._failed(run, failure, drop=run.state == "finished"))
+            self.changed.set()
+            return effects
+
+    def add_progress(self, name: str, task_id: str, elements: int) -> None:
+        """``POST /job/{name}/task/{id}/progress``: add to a run's ``numElementsProcessed`` (not idempotent, as
+        upstream's Cassandra counter). The run may be under way or finished (still in the history)."""
+        with self._lock:
+            job = self.jobs.get(name)
+            if job is None:
+                raise UnknownJob(name)
+            if not job.get("dataProcessingJobType"):
+                raise TaskError(f"JobSchedule '{name}' is not enabled to track data")
+            run = self.runs.get(task_id)
+            if run is not None and run.job == name and not self._recorded(run):
+                run.elements_processed = (run.elements_processed or 0) + elements
+                self._save_run(run)
+                return
+            if not self.history.add_elements(name, task_id, elements):
+                raise TaskError(f"Task id {task_id} not found")
 
     def _unknown_task(self, tid: str, state: str, agent: str | None, status: dict[str, Any]) -> list[Kill]:
         """A task we have no run for: adopt a live one of a known job, kill one of a deleted job."""
@@ -485,13 +545,29 @@ class ChronosState:
     # A run's end is recorded, then its effects applied, then the run dropped: an update delivered again (the
     # leader died before acknowledging it) finds the record and only drops the run.
 
-    def _finished(self, run: Run) -> None:
+    def _finished(self, run: Run, drop: bool = True) -> list[Notification]:
+        told: list[Notification] = []
         if not self._recorded(run):
             self._record(run, "Success")
             job = self.jobs.get(run.job)
             if job is not None:
                 self._succeeded(job)
-        self._drop_run(run)
+                told = self._exhausted(self.jobs[job["name"]])
+        if drop:
+            self._drop_run(run)
+        return told
+
+    def _exhausted(self, job: Job) -> list[Notification]:
+        """After a success: a schedule with no recurrence left is over (the job is disabled), and its owners are
+        told so, as Chronos does on every success of an ``R0`` job."""
+        if not is_scheduled(job):
+            return []
+        try:
+            if not job_schedule(job).exhausted:
+                return []
+        except ScheduleError:
+            return []
+        return [notifications.recurrences_exhausted(job, self.config.cluster_name)]
 
     def _succeeded(self, job: Job) -> None:
         updated = {
@@ -503,16 +579,19 @@ class ChronosState:
         self._save_job(updated)
         self._trigger_children(job["name"])
 
-    def _failed(self, run: Run, status: dict[str, Any]) -> None:
+    def _failed(self, run: Run, status: dict[str, Any], drop: bool = True) -> list[Notification]:
+        told: list[Notification] = []
         if not self._recorded(run):
             self._record(run, "Fail")
-            self._failure_effects(run, status)
-        self._drop_run(run)
+            told = self._failure_effects(run, status)
+        if drop:
+            self._drop_run(run)
+        return told
 
-    def _failure_effects(self, run: Run, status: dict[str, Any]) -> None:
+    def _failure_effects(self, run: Run, status: dict[str, Any]) -> list[Notification]:
         job = self.jobs.get(run.job)
         if job is None:
-            return
+            return []
         reason = status.get("message") or status.get("reason") or status.get("state")
         error, success = job.get("lastError") or "", job.get("lastSuccess") or ""
         recently_fine = not error or (bool(success) and instant(success) >= instant(error))
@@ -522,7 +601,7 @@ class ChronosState:
             due_ms = int((self.clock() + delay) * 1000)
             retry_at = self.clock() + delay
             self._enqueue(job, due_ms, run.attempt + 1, run.arguments, retry_at, reason="retry", replacing=run.task_id)
-            return
+            return []
         log.warning("job %s failed beyond retries (%s)", job["name"], reason)
         limit = self.config.disable_after_failures
         updated = {
@@ -531,11 +610,14 @@ class ChronosState:
             "errorsSinceLastSuccess": job["errorsSinceLastSuccess"] + 1,
             "lastError": now_iso(self.now()),
         }
-        if limit > 0 and job["errorsSinceLastSuccess"] + 1 >= limit:
+        disable = limit > 0 and job["errorsSinceLastSuccess"] + 1 >= limit
+        if disable:
             updated["disabled"] = True
         self._save_job(updated)
         if job.get("softError"):
             self._trigger_children(job["name"])
+        notice = notifications.disabled_after_failures if disable else notifications.retries_exhausted
+        return [notice(updated, run.task_id, updated["lastError"], status.get("message"), self.config.cluster_name)]
 
     def _trigger_children(self, name: str) -> None:
         for child_name in graph.children(self.jobs, name):
@@ -544,25 +626,3 @@ class ChronosState:
             self._save_deps(child_name, succeeded)
             if due and not child["disabled"]:
                 self._enqueue(child, int(self.clock() * 1000), 0, None, reason=f"parents done ({name} last)")
-
-
-def offer_agent(offer: dict[str, Any]) -> str | None:
-    return (offer.get("agent_id") or {}).get("value")
-
-
-def _never_launched(state: str, status: dict[str, Any]) -> bool:
-    """The master's reconciliation answer for a task it has never heard of (on an agent it knows)."""
-    return status.get("reason") == "REASON_RECONCILIATION" and state in ("TASK_GONE", "TASK_UNKNOWN", "TASK_LOST")
-
-
-def _key(kind: str, name: str) -> str:
-    """A store key for a job name or task id: escaped into a single path segment (``/``, spaces and the like in a
-    run's arguments; ``.`` and ``..`` are not valid ZooKeeper node names)."""
-    segment = quote(name, safe=":")
-    if segment in (".", ".."):
-        segment = segment.replace(".", "%2E")
-    return f"{kind}/{segment}"
-
-
-def _name(key: str) -> str:
-    return unquote(key.split("/", 1)[1])

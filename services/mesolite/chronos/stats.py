@@ -73,6 +73,8 @@ def task_stat(record: dict[str, Any]) -> dict[str, Any]:
     if record.get("start") is not None and record.get("end") is not None:
         entry["duration"] = format_duration(record["end"] - record["start"])
     entry["status"] = record["status"]
+    if record.get("numElementsProcessed") is not None:  # a dataProcessingJobType job's task that reported progress
+        entry["numElementsProcessed"] = record["numElementsProcessed"]
     return entry
 
 

@@ -14,6 +14,7 @@ from typing import Any
 from mesolite.chronos.jobs import Job
 from mesolite.core.attributes import Attributes
 
+Kill = tuple[str, str | None]  # (task id, agent id)
 TASK_NAME = "ChronosTask:{}"
 _TASK_ID = re.compile(r"^ct:(\d+):(\d+):([\w.-]+):?(.*)$", re.ASCII | re.DOTALL)
 
@@ -24,6 +25,38 @@ class TaskRef:
     attempt: int
     job: str
     arguments: str
+
+
+@dataclass
+class Run:
+    """One queued or launched task of a job."""
+
+    task_id: str
+    job: str
+    due_ms: int
+    attempt: int
+    arguments: str | None  # a run-now override; None runs the job's own arguments
+    seq: int
+    high_priority: bool = False
+    not_before: float = 0.0  # a retry waits --failure_retry before it may launch
+    state: str = "queued"  # queued | launched | running | finished (an async job's task ended, its report awaited)
+    agent_id: str | None = None
+    launched_at: float | None = None
+    started_at: float | None = None
+    elements_processed: int | None = None  # progress reports of a dataProcessingJobType job; None before the first
+
+    @property
+    def active(self) -> bool:
+        return self.state != "queued"
+
+
+def offer_agent(offer: dict[str, Any]) -> str | None:
+    return (offer.get("agent_id") or {}).get("value")
+
+
+def never_launched(state: str, status: dict[str, Any]) -> bool:
+    """The master's reconciliation answer for a task it has never heard of (on an agent it knows)."""
+    return status.get("reason") == "REASON_RECONCILIATION" and state in ("TASK_GONE", "TASK_UNKNOWN", "TASK_LOST")
 
 
 def task_id(job_name: str, due_ms: int, attempt: int, arguments: str) -> str:

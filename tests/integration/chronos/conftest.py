@@ -23,8 +23,9 @@ ZK_TIMEOUT_MS = "2000"  # a killed leader's znode goes after this long: the fail
 
 
 class ChronosCluster:
-    def __init__(self, base: Path) -> None:
+    def __init__(self, base: Path, extra_args: list[str] | None = None) -> None:
         self.base = base
+        self.extra_args = list(extra_args or [])  # more flags for `mesolite chronos` (read at each (re)start)
         self.cluster = Cluster(base)
         self.port = free_port()
         self.chronos: ServiceProcess | None = None
@@ -57,6 +58,7 @@ class ChronosCluster:
             FAILURE_RETRY_MS,
             "--hostname",
             "127.0.0.1",
+            *self.extra_args,
         ]
         self.chronos = ServiceProcess(f"chronos-{self.restarts}", args, self.port, self.base).start("/ping")
         wait_until(self.framework_active, timeout=20, what="chronos to subscribe")

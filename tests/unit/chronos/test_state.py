@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from mesolite.chronos.jobs import JobError
-from mesolite.chronos.state import ChronosState, StateConfig, UnknownJob
+from mesolite.chronos.state import ChronosState, Effects, StateConfig, UnknownJob
 from mesolite.core.store import MemoryStore
 
 T0 = datetime(2024, 5, 1, 12, 0, 0, tzinfo=UTC).timestamp()
@@ -56,6 +56,11 @@ def launch_all(state: ChronosState) -> list[str]:
 
 
 def update(state: ChronosState, task_id: str, status: str, **extra: Any) -> list:
+    """The kills the update asks for (``on_status`` returns every effect)."""
+    return effects(state, task_id, status, **extra).kills
+
+
+def effects(state: ChronosState, task_id: str, status: str, **extra: Any) -> Effects:
     return state.on_status({"task_id": {"value": task_id}, "agent_id": {"value": "S1"}, "state": status, **extra})
 
 
@@ -203,7 +208,7 @@ def test_delete_reparents_children_and_returns_running_tasks_to_kill(state: Chro
     state.run_now("mid")
     (task,) = launch_all(state)
     state.run_now("mid")  # queued, not launched: simply dropped
-    assert state.delete_job("mid") == [(task, "S1")]
+    assert state.delete_job("mid").kills == [(task, "S1")]
     assert state.get_job("leaf")["parents"] == ["root"]
     assert state.current_state("mid") == "idle"
     assert update(state, task, "TASK_RUNNING") == [(task, "S1")]  # a task of a deleted job is killed

@@ -151,5 +151,5 @@ def test_run_keys_are_single_path_segments_and_old_keys_move(clock: Clock) -> No
     restarted = ChronosState(store, clock=clock)
     assert restarted.current_state("..") == "queued"
     assert list(store.list("runs/")) == ["runs/ct:1714564800000:0:..:--from%20a%2Fb%20--to%20c"]
-    assert restarted.delete_job("..") == []
+    assert restarted.delete_job("..").kills == []
     assert store.list("") == {}
