@@ -116,3 +116,12 @@ class AgentMessages:
 
     def shutdown_framework(self, endpoint: str, framework_id: str) -> None:
         self._link.send(endpoint, "/internal/shutdown_framework", {"framework_id": proto.wrap(framework_id)})
+
+    def drain(self, endpoint: str, config: dict[str, Any]) -> None:
+        """DRAIN_AGENT: kill every task (with its grace period, capped by ``max_grace_period``) and refuse new
+        ones until drained."""
+        self._link.send(endpoint, "/internal/drain", {"config": config})
+
+    def shutdown(self, endpoint: str, message: str) -> None:
+        """The master removed the agent (its machine went down, or it was marked gone): kill everything."""
+        self._link.send(endpoint, "/internal/shutdown", {"message": message})

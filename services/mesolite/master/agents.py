@@ -14,6 +14,7 @@ from mesolite.core import protocol as proto
 from mesolite.master import calls, events
 from mesolite.master.model import Agent, Cluster, Framework, Task
 from mesolite.master.offers import OfferBook
+from mesolite.master.operator_events import OperatorEvents
 from mesolite.master.registry import Registry
 from mesolite.master.tasks import TaskLifecycle
 
@@ -30,8 +31,10 @@ class AgentLifecycle:
         metrics: dict[str, float],
         wake: Callable[[], None],
         master_id: str,
+        operator_events: OperatorEvents,
     ) -> None:
         self._cluster = cluster
+        self._operator_events = operator_events
         self._registry = registry
         self._offers = offers
         self._tasks = tasks
@@ -73,6 +76,7 @@ class AgentLifecycle:
                 agent.reregistered_time = now
         agent.last_seen = now
         self._registry.save_agent(agent)
+        self._operator_events.agent_added(agent)
         self._adopt_tasks(agent, registration)
         self._wake()
         return agent.id
@@ -85,6 +89,7 @@ class AgentLifecycle:
             if framework is None:
                 continue
             task = framework.tasks.get(entry.task_id) or framework.unreachable_tasks.pop(entry.task_id, None)
+            learned = task is None
             if task is None:
                 task = Task(
                     id=entry.task_id,
@@ -104,6 +109,8 @@ class AgentLifecycle:
             framework.tasks[entry.task_id] = task
             framework.changed()
             reported[(entry.framework_id, entry.task_id)] = task
+            if learned:
+                self._operator_events.task_added(task)
         # Tasks the master believed were on this agent but that it no longer has are gone.
         for key, task in list(agent.tasks.items()):
             if key not in reported and not proto.is_terminal(task.state):
@@ -135,6 +142,7 @@ class AgentLifecycle:
             now = time.time()
             framework = Framework.recovered_from(framework_id, dict(info), now, now)
             self._cluster.frameworks[framework_id] = framework
+            self._operator_events.framework_added(framework)
         return framework
 
     def heartbeat(self, agent_id: str | None) -> bool:

@@ -19,7 +19,7 @@ import random
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from mesolite.core.resources import Resources
+from mesolite.core.resources import Resource, Resources
 
 # An offer must carry at least one of these (Mesos --min_allocatable_resources default "cpus:0.01|mem:32").
 DEFAULT_MIN_ALLOCATABLE: tuple[dict[str, float], ...] = ({"cpus": 0.01}, {"mem": 32.0})
@@ -42,6 +42,15 @@ class FrameworkView:
     filters: Mapping[str, Resources] = field(default_factory=dict)
 
 
+@dataclass(frozen=True, slots=True)
+class RoleQuota:
+    """A role's quota on scalar resources: ``guarantees`` are held back for it and served first, ``limits`` cap
+    what it consumes."""
+
+    guarantees: Mapping[str, float] = field(default_factory=dict)
+    limits: Mapping[str, float] = field(default_factory=dict)
+
+
 @dataclass(slots=True)
 class Snapshot:
     agents: Sequence[AgentView]
@@ -50,6 +59,10 @@ class Snapshot:
     weights: Mapping[str, float] = field(default_factory=dict)
     min_allocatable: Sequence[Mapping[str, float]] = DEFAULT_MIN_ALLOCATABLE
     excluded_from_share: frozenset[str] = frozenset({"gpus"})
+    # Quota by role, and what each role with quota consumes now (its reservations plus the unreserved scalars
+    # allocated or offered to it), the basis of both limits and guarantees.
+    quotas: Mapping[str, RoleQuota] = field(default_factory=dict)
+    consumed: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,21 +106,85 @@ def _add_scalars(into: dict[str, float], scalars: Mapping[str, float]) -> None:
 
 
 class _Sorter:
-    """A DRF-ordered heap of clients: (share, allocation count, name), smallest first."""
+    """A DRF-ordered heap of roles: (stage, share, allocation count, name), smallest first. Stage 0 holds the
+    roles whose quota guarantee is not met yet, which Mesos serves before everyone else."""
 
     def __init__(self) -> None:
-        self._heap: list[tuple[float, int, str]] = []
+        self._heap: list[tuple[int, float, int, str]] = []
 
-    def push(self, share: float, count: int, name: str) -> None:
-        heapq.heappush(self._heap, (share, count, name))
+    def push(self, stage: int, share: float, count: int, name: str) -> None:
+        heapq.heappush(self._heap, (stage, share, count, name))
 
-    def ordered(self) -> Iterable[tuple[float, int, str]]:
+    def ordered(self) -> Iterable[tuple[int, float, int, str]]:
         """Yield entries in DRF order, each popped; the caller pushes back what it does not consume."""
         while self._heap:
             yield heapq.heappop(self._heap)
 
     def __bool__(self) -> bool:
         return bool(self._heap)
+
+
+class _Quota:
+    """Quota during one cycle: limits shrink a role's unreserved scalars to ``limit - consumed``, and every
+    allocation leaves the cluster's free unreserved scalars at or above the headroom the other roles' unmet
+    guarantees need (Mesos' hierarchical allocator since 1.9). Reservations and non-scalars are never cut."""
+
+    def __init__(self, snapshot: Snapshot, agents: Sequence[AgentView]) -> None:
+        self.limits = {role: q.limits for role, q in snapshot.quotas.items() if q.limits}
+        self.guarantees = {role: q.guarantees for role, q in snapshot.quotas.items() if q.guarantees}
+        self.consumed = {role: dict(snapshot.consumed.get(role, {})) for role in snapshot.quotas}
+        self.free: dict[str, float] = {}
+        if self.guarantees:
+            for agent in agents:
+                _add_scalars(self.free, agent.available.unreserved().scalars())
+
+    def stage(self, role: str) -> int:
+        guarantees = self.guarantees.get(role)
+        if not guarantees:
+            return 1
+        used = self.consumed[role]
+        return 0 if any(used.get(name, 0.0) + 1e-9 < amount for name, amount in guarantees.items()) else 1
+
+    def _headroom(self, role: str) -> dict[str, float]:
+        needed: dict[str, float] = {}
+        for other, guarantees in self.guarantees.items():
+            if other == role:
+                continue
+            used = self.consumed[other]
+            for name, amount in guarantees.items():
+                missing = amount - used.get(name, 0.0)
+                if missing > 0:
+                    needed[name] = needed.get(name, 0.0) + missing
+        return needed
+
+    def restrict(self, role: str, offered: Resources) -> Resources:
+        """What of ``offered`` the role may take."""
+        unreserved = offered.unreserved().scalars()
+        cut: dict[str, float] = {}
+        limits = self.limits.get(role)
+        if limits:
+            used = self.consumed[role]
+            for name, limit in limits.items():
+                allowed = max(0.0, limit - used.get(name, 0.0))
+                if unreserved.get(name, 0.0) > allowed:
+                    cut[name] = unreserved[name] - allowed
+        if self.guarantees:
+            for name, needed in self._headroom(role).items():
+                have = unreserved.get(name, 0.0) - cut.get(name, 0.0)
+                allowed = max(0.0, self.free.get(name, 0.0) - needed)
+                if have > allowed:
+                    cut[name] = cut.get(name, 0.0) + have - allowed
+        if not cut:
+            return offered
+        return offered - Resources(Resource(name, "SCALAR", scalar=amount) for name, amount in cut.items())
+
+    def charge(self, role: str, offered: Resources) -> None:
+        unreserved = offered.unreserved().scalars()
+        if role in self.consumed:
+            _add_scalars(self.consumed[role], unreserved)
+        for name, amount in unreserved.items():
+            if name in self.free:
+                self.free[name] -= amount
 
 
 def _meets_minimum(scalars: Mapping[str, float], minimums: Sequence[Mapping[str, float]]) -> bool:
@@ -142,11 +219,12 @@ def allocate(snapshot: Snapshot, rng: random.Random | None = None) -> list[Alloc
     for entries in members.values():
         entries.sort()
 
+    agents = list(snapshot.agents)
+    quota = _Quota(snapshot, agents) if snapshot.quotas else None
     roles = _Sorter()
     for role, allocated in role_alloc.items():
-        roles.push(share_of(allocated, weights.get(role, 1.0)), 0, role)
+        roles.push(quota.stage(role) if quota else 1, share_of(allocated, weights.get(role, 1.0)), 0, role)
 
-    agents = list(snapshot.agents)
     rng.shuffle(agents)
     minimums = snapshot.min_allocatable
     result: list[Allocation] = []
@@ -159,9 +237,9 @@ def allocate(snapshot: Snapshot, rng: random.Random | None = None) -> list[Alloc
             continue
         # The common case: nothing reserved, so every role is offered the agent whole.
         unreserved_only = available.roles() == {"*"}
-        skipped_roles: list[tuple[float, int, str]] = []
+        skipped_roles: list[tuple[int, float, int, str]] = []
         for role_entry in roles.ordered():
-            role = role_entry[2]
+            role = role_entry[3]
             if unreserved_only:
                 offered, offered_scalars = available, scalars
             else:
@@ -170,6 +248,13 @@ def allocate(snapshot: Snapshot, rng: random.Random | None = None) -> list[Alloc
                     offered, offered_scalars = available, scalars
                 else:
                     offered_scalars = offered.scalars()
+                    if not offered or not _meets_minimum(offered_scalars, minimums):
+                        skipped_roles.append(role_entry)
+                        continue
+            if quota is not None:
+                restricted = quota.restrict(role, offered)
+                if restricted is not offered:
+                    offered, offered_scalars = restricted, restricted.scalars()
                     if not offered or not _meets_minimum(offered_scalars, minimums):
                         skipped_roles.append(role_entry)
                         continue
@@ -185,7 +270,11 @@ def allocate(snapshot: Snapshot, rng: random.Random | None = None) -> list[Alloc
             bisect.insort(entries, (share_of(fw_alloc[key], 1.0), fw_count[key], chosen))
             _add_scalars(role_alloc[role], offered_scalars)
             role_count[role] += 1
-            skipped_roles.append((share_of(role_alloc[role], weights.get(role, 1.0)), role_count[role], role))
+            stage = 1
+            if quota is not None:
+                quota.charge(role, offered)
+                stage = quota.stage(role)
+            skipped_roles.append((stage, share_of(role_alloc[role], weights.get(role, 1.0)), role_count[role], role))
             result.append(Allocation(chosen, role, agent.id, offered))
             if offered is available:
                 break

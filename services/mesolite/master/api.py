@@ -27,6 +27,7 @@ from mesolite.core.store import SQLiteStore
 from mesolite.master import calls, views
 from mesolite.master.errors import InvalidCall, MasterError, NotSubscribed, UnknownFramework, UnsupportedCall
 from mesolite.master.model import Subscription
+from mesolite.master.operator import register_operator
 from mesolite.master.state import Master, MasterConfig
 
 log = logging.getLogger(__name__)
@@ -87,6 +88,7 @@ def create_app(config: MasterConfig, master: Master | None = None) -> Flask:
         app.register_blueprint(blueprint, url_prefix="/master", name=f"master_{blueprint.name}")
         app.register_blueprint(blueprint)
     app.register_blueprint(_agent_protocol(master), url_prefix="/master/internal")
+    register_operator(app, master)  # the v1 operator API, maintenance and quota: operator.py
     from mesolite.ui.master import register_master_ui  # the web UI: services/mesolite/ui/
 
     register_master_ui(app, master)
@@ -267,6 +269,8 @@ def _dispatch(master: Master, framework_id: str, call: calls.SchedulerCall) -> N
             master.message(framework_id, call)
         case calls.UpdateFramework():
             master.update_framework(framework_id, call)
+        case calls.AnswerInverseOffers():
+            master.answer_inverse_offers(framework_id, call)
         case calls.Ignored():
             pass
 

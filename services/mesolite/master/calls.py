@@ -44,7 +44,19 @@ CALL_TYPES = frozenset(
     }
 )
 # Calls whose body (the field named after the type) protobuf declares required.
-BODY_REQUIRED = frozenset({"ACCEPT", "DECLINE", "KILL", "SHUTDOWN", "ACKNOWLEDGE", "MESSAGE", "UPDATE_FRAMEWORK"})
+BODY_REQUIRED = frozenset(
+    {
+        "ACCEPT",
+        "DECLINE",
+        "KILL",
+        "SHUTDOWN",
+        "ACKNOWLEDGE",
+        "MESSAGE",
+        "UPDATE_FRAMEWORK",
+        "ACCEPT_INVERSE_OFFERS",
+        "DECLINE_INVERSE_OFFERS",
+    }
+)
 # Offer operations Mesos knows but the master does not execute: an ACCEPT carrying them is well-formed.
 OTHER_OPERATIONS = frozenset(
     {"RESERVE", "UNRESERVE", "CREATE", "DESTROY", "GROW_VOLUME", "SHRINK_VOLUME", "CREATE_DISK", "DESTROY_DISK"}
@@ -165,9 +177,18 @@ class UpdateFramework:
 
 
 @dataclass(frozen=True)
+class AnswerInverseOffers:
+    """ACCEPT_INVERSE_OFFERS (``accept``) or DECLINE_INVERSE_OFFERS: a hint recorded for the maintenance status."""
+
+    accept: bool
+    inverse_offer_ids: tuple[str, ...]
+    refuse_seconds: float = DEFAULT_REFUSE_SECONDS
+
+
+@dataclass(frozen=True)
 class Ignored:
-    """REQUEST (the hierarchical allocator ignores it) and the inverse-offer and operation-feedback calls, which
-    need maintenance schedules and offer operation ids the master does not have: Mesos accepts them all the same."""
+    """REQUEST (the hierarchical allocator ignores it) and the operation-feedback calls, which need offer operation
+    ids the master does not have: Mesos accepts them all the same."""
 
     type: str
 
@@ -184,6 +205,7 @@ SchedulerCall = (
     | Reconcile
     | Message
     | UpdateFramework
+    | AnswerInverseOffers
     | Ignored
 )
 
@@ -265,6 +287,14 @@ def parse_call(kind: str, call: dict[str, Any], framework_id: str) -> SchedulerC
             return _message(body)
         case "UPDATE_FRAMEWORK":
             return _update_framework(body, framework_id)
+        case "ACCEPT_INVERSE_OFFERS" | "DECLINE_INVERSE_OFFERS":
+            return AnswerInverseOffers(
+                accept=kind == "ACCEPT_INVERSE_OFFERS",
+                inverse_offer_ids=tuple(
+                    i for i in (proto.unwrap(o) for o in _list(body.get("inverse_offer_ids"))) if i
+                ),
+                refuse_seconds=refuse_seconds(body.get("filters")),
+            )
     return Ignored(kind)
 
 

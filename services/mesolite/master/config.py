@@ -28,6 +28,7 @@ class MasterConfig:
     zk: str | None = None
     quorum: int = 1
     zk_session_timeout: float = 10.0
+    max_operator_event_stream_subscribers: int = 1000
 
     @property
     def advertised_hostname(self) -> str:
@@ -60,6 +61,12 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     master.add_argument("--agent_reregister_timeout", type=parse_duration, default=600.0)
     master.add_argument("--heartbeat_interval", type=parse_duration, default=15.0, help=argparse.SUPPRESS)
     master.add_argument("--weights", type=parse_weights, default={}, help="role=weight[,role=weight...]")
+    master.add_argument(
+        "--max_operator_event_stream_subscribers",
+        type=int,
+        default=1000,
+        help="operator API SUBSCRIBE streams kept at most; past it the oldest is closed",
+    )
     master.add_argument("--threads", type=int, default=128, help="HTTP threads (each subscribed scheduler holds one)")
     return master
 
@@ -81,4 +88,5 @@ def from_args(args: argparse.Namespace) -> MasterConfig:
         zk=args.zk,
         quorum=args.quorum,
         zk_session_timeout=args.zk_session_timeout,
+        max_operator_event_stream_subscribers=args.max_operator_event_stream_subscribers,
     )

@@ -35,3 +35,20 @@ class NotSubscribed(MasterError):
 
 class UnsupportedCall(MasterError):
     """A call type Mesos itself does not implement (Mesos: 501 Not Implemented)."""
+
+
+class NotFound(MasterError):
+    """The call names an object the master does not know (Mesos: 404 Not Found)."""
+
+
+class Conflict(MasterError):
+    """The call cannot be carried out in the object's present state (Mesos: 409 Conflict)."""
+
+
+class Unavailable(MasterError):
+    """The master cannot carry the call out now (Mesos: 503 Service Unavailable)."""
+
+
+class AgentRefused(MasterError):
+    """An agent the master will not admit (its machine is DOWN, or it was marked gone): Mesos answers its
+    registration with a ShutdownMessage carrying this message."""

@@ -33,7 +33,7 @@ def offers(offers: Iterable[tuple[Offer, Agent]]) -> dict[str, Any]:
 
 
 def offer_json(offer: Offer, agent: Agent) -> dict[str, Any]:
-    return {
+    out: dict[str, Any] = {
         "id": proto.wrap(offer.id),
         "framework_id": proto.wrap(offer.framework_id),
         "agent_id": proto.wrap(agent.id),
@@ -50,6 +50,9 @@ def offer_json(offer: Offer, agent: Agent) -> dict[str, Any]:
         ],
         "allocation_info": {"role": offer.role},
     }
+    if agent.unavailability is not None:
+        out["unavailability"] = agent.unavailability
+    return out
 
 
 def rescind(offer_id: str) -> dict[str, Any]:

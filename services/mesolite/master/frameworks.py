@@ -18,6 +18,7 @@ from mesolite.master.agent_link import AgentMessages
 from mesolite.master.errors import InvalidCall, NotSubscribed, UnknownFramework
 from mesolite.master.model import Cluster, Framework, Subscription
 from mesolite.master.offers import OfferBook
+from mesolite.master.operator_events import OperatorEvents
 from mesolite.master.registry import Registry
 from mesolite.master.tasks import TaskLifecycle
 
@@ -35,8 +36,10 @@ class FrameworkLifecycle:
         wake: Callable[[], None],
         master_info: dict[str, Any],
         heartbeat_interval: float,
+        operator_events: OperatorEvents,
     ) -> None:
         self._cluster = cluster
+        self._operator_events = operator_events
         self._registry = registry
         self._offers = offers
         self._tasks = tasks
@@ -58,6 +61,7 @@ class FrameworkLifecycle:
             return subscription
         info = dict(call.framework_info)
         framework = self._cluster.frameworks.get(framework_id or "")
+        added = framework is None
         if framework is None:
             framework_id = framework_id or f"{self._master_info['id']}-{next(self._seq):04d}"
             info.setdefault("failover_timeout", call.failover_timeout)
@@ -80,6 +84,10 @@ class FrameworkLifecycle:
         framework.subscription = subscription
         self._registry.save_framework(framework)
         subscription.send(events.subscribed(framework.id, self._heartbeat_interval, self._master_info))
+        if added:
+            self._operator_events.framework_added(framework)
+        else:
+            self._operator_events.framework_updated(framework)
         self._wake()
         return subscription
 
@@ -126,6 +134,7 @@ class FrameworkLifecycle:
             framework.suppressed_roles = set(call.suppressed_roles)
         self._registry.save_framework(framework)
         self._offers.rescind_roles_left(framework)
+        self._operator_events.framework_updated(framework)
         self._wake()
 
     def revive(self, framework: Framework, call: calls.Revive) -> None:
@@ -153,7 +162,16 @@ class FrameworkLifecycle:
         for task in list(framework.tasks.values()):
             self._tasks.release(task)
             if not proto.is_terminal(task.state):
-                task.state = "TASK_KILLED"
+                killed = proto.task_status(
+                    task.id,
+                    "TASK_KILLED",
+                    agent_id=task.agent_id,
+                    source="SOURCE_MASTER",
+                    reason="REASON_FRAMEWORK_REMOVED",
+                    message="Framework was removed",
+                    with_uuid=False,
+                )
+                self._tasks.apply_status(task, killed)
             framework.completed_tasks.append(task)
         framework.tasks.clear()
         framework.changed()
@@ -172,4 +190,5 @@ class FrameworkLifecycle:
         self._cluster.frameworks.pop(framework.id, None)
         self._cluster.completed_frameworks.append(framework)
         self._registry.forget_framework(framework.id)
+        self._operator_events.framework_removed(framework)
         self._wake()

@@ -53,6 +53,8 @@ class Task:
     info: dict[str, Any]
     state: str = "TASK_STAGING"
     statuses: list[dict[str, Any]] = field(default_factory=list)
+    # The ExecutorInfo the task runs under (custom or task-group executor), for GET_EXECUTORS.
+    executor_info: dict[str, Any] | None = None
     last_status: dict[str, Any] | None = None
     # The uuid of the terminal update not yet acknowledged: the task leaves the active list once it is.
     terminal_uuid: str | None = None
@@ -88,6 +90,13 @@ class Agent:
     unreachable_time: float | None = None
     persisted: dict[str, Any] | None = None  # the registry entry as last written or read
     custom_executors: set[tuple[str, str]] = field(default_factory=set)
+    # Operator state, kept in the registry: no offers while deactivated (DEACTIVATE_AGENT, or a drain), the drain
+    # (``DrainInfo`` JSON: state DRAINING|DRAINED and its config) and when it started, and the unavailability of
+    # the agent's machine while it is scheduled for maintenance (``Unavailability`` JSON, carried in offers).
+    deactivated: bool = False
+    drain_info: dict[str, Any] | None = None
+    drain_start_time: float | None = None
+    unavailability: dict[str, Any] | None = None
     _used: Resources | None = field(default=None, repr=False)
 
     @property
@@ -100,7 +109,19 @@ class Agent:
 
     @property
     def active(self) -> bool:
+        """Registered and connected (the master's ``ACTIVE`` record state), whatever the operator said."""
         return self.state == "ACTIVE"
+
+    @property
+    def offerable(self) -> bool:
+        """Connected and not deactivated by the operator: only these agents' resources are offered."""
+        return self.state == "ACTIVE" and not self.deactivated
+
+    @property
+    def machine(self) -> tuple[str, str]:
+        """The agent's MachineID as maintenance schedules name it: its hostname (compared case-insensitively)
+        and its IP."""
+        return (self.hostname.lower(), self.ip)
 
     def used(self) -> Resources:
         """What its tasks and executors hold; cached because every allocation cycle asks it of every agent, and

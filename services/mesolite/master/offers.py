@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import itertools
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 
+from mesolite.core import protocol as proto
 from mesolite.core.resources import Resources
 from mesolite.master import allocator, events
 from mesolite.master.model import Agent, Cluster, Framework, Offer, accumulate
@@ -29,14 +30,19 @@ class OfferBook:
         self._wake = wake
 
     def snapshot(
-        self, now: float, weights: Mapping[str, float], min_allocatable: Sequence[Mapping[str, float]]
+        self,
+        now: float,
+        weights: Mapping[str, float],
+        min_allocatable: Sequence[Mapping[str, float]],
+        quotas: Mapping[str, allocator.RoleQuota] | None = None,
     ) -> allocator.Snapshot:
-        """Free resources of the active agents and the shares, roles, suppressions and live filters of the
-        connected frameworks; expired filters are dropped on the way."""
+        """Free resources of the agents that may be offered (connected, not deactivated by the operator), the
+        shares, roles, suppressions and live filters of the connected frameworks (expired filters are dropped on
+        the way), and the quotas with what their roles consume."""
         totals: dict[str, float] = {}
         views: list[allocator.AgentView] = []
         for agent in self._cluster.agents.values():
-            if not agent.active:
+            if not agent.offerable:
                 continue
             accumulate(totals, agent.resources.scalars())
             available = self._cluster.available(agent)
@@ -52,7 +58,27 @@ class OfferBook:
             totals=totals,
             weights=dict(weights),
             min_allocatable=min_allocatable,
+            quotas=dict(quotas or {}),
+            consumed=self.consumed(quotas) if quotas else {},
         )
+
+    def consumed(self, roles: Iterable[str]) -> dict[str, dict[str, float]]:
+        """What each role consumes against its quota: its reservations on registered agents, plus the unreserved
+        scalars its live tasks hold and its outstanding offers carry (Mesos counts offers against limits)."""
+        wanted = set(roles)
+        consumed: dict[str, dict[str, float]] = {role: {} for role in wanted}
+        for agent in self._cluster.agents.values():
+            if not agent.active:
+                continue
+            for role in wanted & agent.resources.roles():
+                accumulate(consumed[role], agent.resources.reserved(role).scalars())
+            for task in agent.tasks.values():
+                if task.role in wanted and not proto.is_terminal(task.state):
+                    accumulate(consumed[task.role], task.resources.unreserved().scalars())
+        for offer in self._cluster.offers.values():
+            if offer.role in wanted:
+                accumulate(consumed[offer.role], offer.resources.unreserved().scalars())
+        return consumed
 
     def _framework_view(self, framework: Framework, now: float) -> allocator.FrameworkView:
         allocated = {role: dict(scalars) for role, scalars in framework.task_allocation().items()}
@@ -77,7 +103,7 @@ class OfferBook:
         for allocation in allocations:
             framework = self._cluster.frameworks.get(allocation.framework_id)
             agent = self._cluster.agents.get(allocation.agent_id)
-            if framework is None or agent is None or not framework.connected or not agent.active:
+            if framework is None or agent is None or not framework.connected or not agent.offerable:
                 continue
             if agent.id not in available:
                 available[agent.id] = self._cluster.available(agent)
@@ -132,6 +158,12 @@ class OfferBook:
     def rescind_agent(self, agent: Agent) -> None:
         for offer_id in list(agent.offers):
             self.rescind(offer_id)
+
+    def rescind_role(self, role: str, keep: bool = False) -> None:
+        """Offers made to ``role`` (or, with ``keep``, to every other role): a quota changed."""
+        for offer in list(self._cluster.offers.values()):
+            if (offer.role == role) != keep:
+                self.rescind(offer.id)
 
     def rescind_roles_left(self, framework: Framework) -> None:
         """Offers made to roles the framework no longer holds."""

@@ -1,8 +1,10 @@
 """The master's registry: what must survive a restart or a failover, kept in the ``Store`` (SQLite, or ZooKeeper
 with ``--zk``).
 
-Admitted agents, subscribed frameworks (so a new leader keeps their ids and failover timeouts), role weights and the
-agent id sequence. Everything else the master knows is soft state that agents and schedulers report again.
+Admitted agents (with what the operator decided about them: deactivation and drains), agents marked gone,
+subscribed frameworks (so a new leader keeps their ids and failover timeouts), role weights, quotas, the maintenance
+schedule with the machines that are down, and the agent id sequence. Everything else the master knows is soft state
+that agents and schedulers report again.
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ log = logging.getLogger(__name__)
 
 AGENT_SEQ = "meta/agent_seq"
 WEIGHTS = "meta/weights"
+QUOTAS = "meta/quotas"
+MAINTENANCE = "meta/maintenance"
 
 
 class Registry:
@@ -65,6 +69,9 @@ class Registry:
                     state="RECOVERED",
                     last_seen=now,
                     persisted=record,
+                    deactivated=bool(record.get("deactivated", False)),
+                    drain_info=record.get("drain_info"),
+                    drain_start_time=record.get("drain_start_time"),
                 )
             except (KeyError, ValueError) as exc:
                 log.error("ignoring unreadable registry entry for an agent: %s", exc)
@@ -98,6 +105,11 @@ class Registry:
             "attributes": str(agent.attributes),
             "registered_time": agent.registered_time,
         }
+        if agent.deactivated:
+            record["deactivated"] = True
+        if agent.drain_info is not None:
+            record["drain_info"] = agent.drain_info
+            record["drain_start_time"] = agent.drain_start_time
         if agent.persisted != record:
             self.store.put(f"agents/{agent.id}", record)
             agent.persisted = record
@@ -113,3 +125,28 @@ class Registry:
 
     def save_weights(self, weights: dict[str, float]) -> None:
         self.store.put(WEIGHTS, weights)
+
+    def forget_agent(self, agent_id: str) -> None:
+        """A removed agent (its machine went down): it may come back later, as a new admission."""
+        self.store.delete(f"agents/{agent_id}")
+
+    def mark_gone(self, agent_id: str, now: float) -> None:
+        """A gone agent never comes back under this id: it is refused at every registration."""
+        self.store.delete(f"agents/{agent_id}")
+        self.store.put(f"gone/{agent_id}", {"gone_time": now})
+
+    def gone_agents(self) -> set[str]:
+        return {key.rsplit("/", 1)[-1] for key in self.store.list("gone/")}
+
+    def quotas(self) -> dict[str, Any]:
+        saved = self.store.get(QUOTAS)
+        return saved if isinstance(saved, dict) else {}
+
+    def save_quotas(self, quotas: dict[str, Any]) -> None:
+        self.store.put(QUOTAS, quotas)
+
+    def maintenance(self) -> Any:
+        return self.store.get(MAINTENANCE)
+
+    def save_maintenance(self, record: dict[str, Any]) -> None:
+        self.store.put(MAINTENANCE, record)

@@ -16,21 +16,29 @@ import random
 import threading
 import time
 from collections import deque
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 from mesolite import MESOS_VERSION
 from mesolite.core import protocol as proto
 from mesolite.core.store import Store
-from mesolite.master import allocator, calls, views
+from mesolite.master import allocator, calls, operator_calls, quota, views
 from mesolite.master.agent_link import AgentLink, AgentMessages, Link
+from mesolite.master.agent_ops import AgentOperations
 from mesolite.master.agents import AgentLifecycle
 from mesolite.master.config import MasterConfig
+from mesolite.master.errors import InvalidCall
 from mesolite.master.frameworks import FrameworkLifecycle
+from mesolite.master.inverse_offers import InverseOfferBook
 from mesolite.master.loops import Loop
+from mesolite.master.maintenance import MachineID, Maintenance, Window
 from mesolite.master.model import Agent, Cluster, Framework, Offer, Subscription, Task
 from mesolite.master.offers import OfferBook
+from mesolite.master.operator_events import OperatorEvents, OperatorSubscriber
 from mesolite.master.registry import Registry
 from mesolite.master.tasks import TaskLifecycle
+
+T = TypeVar("T")
 
 __all__ = ["Master", "MasterConfig", "Agent", "Framework", "Offer", "Subscription", "Task"]
 
@@ -45,6 +53,7 @@ class Master:
         self.elected_time = self.start_time
         self.cluster = Cluster()
         self.weights: dict[str, float] = dict(config.weights)
+        self.quotas: dict[str, quota.QuotaConfig] = {}
         self.metrics: dict[str, float] = {
             "allocator/mesos/allocation_run_ms": 0.0,
             "master/dropped_messages": 0,
@@ -58,9 +67,28 @@ class Master:
         wake = self._allocation.wake
         messages = AgentMessages(self.link)
         self._offers = OfferBook(self.cluster, self.id, wake)
-        self._tasks = TaskLifecycle(self.cluster, self._offers, messages, self.metrics, wake, self._launch_failed)
+        self._inverse = InverseOfferBook(self.cluster, Maintenance(), self.id)
+        self.operator_events = OperatorEvents(
+            self.cluster,
+            self._inverse.by_framework,
+            max_subscribers=config.max_operator_event_stream_subscribers,
+            heartbeat_interval=config.heartbeat_interval,
+        )
+        self._tasks = TaskLifecycle(
+            self.cluster, self._offers, messages, self.metrics, wake, self._launch_failed, self.operator_events
+        )
         self._agents = AgentLifecycle(
-            self.cluster, self.registry, self._offers, self._tasks, self.metrics, wake, self.id
+            self.cluster, self.registry, self._offers, self._tasks, self.metrics, wake, self.id, self.operator_events
+        )
+        self._agent_ops = AgentOperations(
+            self.cluster,
+            self.registry,
+            self._offers,
+            self._inverse,
+            self._tasks,
+            messages,
+            self.operator_events,
+            wake,
         )
         self._frameworks = FrameworkLifecycle(
             self.cluster,
@@ -71,6 +99,7 @@ class Master:
             wake,
             master_info=self.info_json(),
             heartbeat_interval=config.heartbeat_interval,
+            operator_events=self.operator_events,
         )
         # Without ZooKeeper this master is the only one and leads from the start; with it, leadership comes and goes
         # through become_leader()/step_down() and ``leader`` is whoever the group elected (MasterInfo JSON).
@@ -107,6 +136,7 @@ class Master:
         with self._lock:
             for framework in self.cluster.frameworks.values():
                 framework.close_stream()
+            self.operator_events.close_all()
         self._allocation.stop()
         self._timeouts.stop()
         self.link.close()
@@ -138,16 +168,20 @@ class Master:
             if self.leader is not None and self.leader.get("id") == self.id:
                 self.leader = None
             self.cluster.clear()
+            self._inverse.clear()
+            self.operator_events.close_all()
 
     def _recover(self) -> None:
         """Agents and frameworks admitted before a restart come back as 'recovered': agents until they re-register
         (or the re-register timeout passes), frameworks until they re-subscribe (or their failover timeout passes)."""
         now = time.time()
         self.weights.update(self.registry.weights())
+        self.quotas = {role: quota.QuotaConfig.from_json(c) for role, c in self.registry.quotas().items()}
         for agent in self.registry.agents(now):
             self.cluster.agents[agent.id] = agent
         for framework in self.registry.frameworks(now):
             self.cluster.frameworks[framework.id] = framework
+        self._agent_ops.recover()
 
     def info_json(self) -> dict[str, Any]:
         """MasterInfo, as in SUBSCRIBED events, agent registrations and the ZooKeeper leader znode."""
@@ -174,9 +208,13 @@ class Master:
     # ------------------------------------------------------------------ agent protocol
 
     def register_agent(self, registration: calls.Registration) -> str:
-        """Admit or re-admit an agent; returns its id."""
+        """Admit or re-admit an agent; returns its id. Raises AgentRefused for agents on DOWN machines and
+        agents marked gone."""
         with self._lock:
-            return self._agents.register(registration)
+            self._agent_ops.check_admission(registration)
+            agent_id = self._agents.register(registration)
+            self._agent_ops.admitted(self.cluster.agents[agent_id])
+            return agent_id
 
     def agent_heartbeat(self, agent_id: str | None) -> bool:
         """False tells the agent the master does not know it (a restart): it re-registers with its tasks."""
@@ -211,6 +249,7 @@ class Master:
         """The scheduler's stream broke: deactivate it and start its failover timeout."""
         with self._lock:
             self._frameworks.disconnected(subscription)
+            self._inverse.withdraw(subscription.framework_id)
 
     def authorize(self, framework_id: str, stream_id: str | None) -> None:
         """Mesos' checks before any call but SUBSCRIBE: the stream id is there, the framework is known and
@@ -262,11 +301,18 @@ class Master:
         with self._lock:
             self._frameworks.update(self._frameworks.get(framework_id), call)
 
+    def answer_inverse_offers(self, framework_id: str, call: calls.AnswerInverseOffers) -> None:
+        with self._lock:
+            framework = self._frameworks.get(framework_id)
+            self._inverse.answer(framework, call.inverse_offer_ids, call.accept, call.refuse_seconds, time.time())
+            self._allocation.wake()
+
     # ------------------------------------------------------------------ allocation and timeouts
 
     def snapshot(self, now: float | None = None) -> allocator.Snapshot:
         with self._lock:
-            return self._offers.snapshot(now or time.time(), self.weights, self.config.min_allocatable)
+            quotas = {role: allocator.RoleQuota(dict(c.guarantees), dict(c.limits)) for role, c in self.quotas.items()}
+            return self._offers.snapshot(now or time.time(), self.weights, self.config.min_allocatable, quotas)
 
     def allocate_once(self) -> int:
         """Run one allocation cycle and send the resulting offers; returns how many offers were made.
@@ -278,6 +324,7 @@ class Master:
         with self._lock:
             if not self.leading or not any(f.active and f.connected for f in self.cluster.frameworks.values()):
                 return 0
+            self._inverse.generate(time.time())
             snapshot = self.snapshot()
         if not snapshot.agents or not snapshot.frameworks:
             return 0
@@ -301,8 +348,113 @@ class Master:
                 reregister_timeout=self.config.agent_reregister_timeout,
             )
             self._frameworks.expire_failovers(now)
+            self._agent_ops.check_drains()
+
+    # ------------------------------------------------------------------ operator calls (operator.py)
+
+    def drain_agent(self, call: operator_calls.DrainAgent) -> None:
+        with self._lock:
+            self._agent_ops.drain(call)
+
+    def deactivate_agent(self, agent_id: str) -> None:
+        with self._lock:
+            self._agent_ops.deactivate(agent_id)
+
+    def reactivate_agent(self, agent_id: str) -> None:
+        with self._lock:
+            self._agent_ops.reactivate(agent_id)
+
+    def mark_agent_gone(self, agent_id: str) -> None:
+        with self._lock:
+            self._agent_ops.mark_gone(agent_id)
+
+    def update_maintenance_schedule(self, windows: Sequence[Window]) -> None:
+        with self._lock:
+            self._agent_ops.update_schedule(windows)
+
+    def start_maintenance(self, machines: Sequence[MachineID]) -> None:
+        with self._lock:
+            self._agent_ops.start_maintenance(machines)
+
+    def stop_maintenance(self, machines: Sequence[MachineID]) -> None:
+        with self._lock:
+            self._agent_ops.stop_maintenance(machines)
+
+    def update_quota(self, configs: list[quota.QuotaConfig], force: bool) -> None:
+        """UPDATE_QUOTA, all or nothing; raises QuotaError. Offers that the new quotas forbid, or that hold the
+        room a guarantee needs, are rescinded (best effort, as in Mesos)."""
+        with self._lock:
+            quota.check_update(
+                configs, force, self.quotas, self._offers.consumed(c.role for c in configs), self._capacity()
+            )
+            for config in configs:
+                if config.is_default:
+                    self.quotas.pop(config.role, None)
+                else:
+                    self.quotas[config.role] = config
+            self._save_quotas()
+            for config in configs:
+                if config.limits:
+                    self._offers.rescind_role(config.role)
+                if config.guarantees:
+                    self._offers.rescind_role(config.role, keep=True)
+            self._allocation.wake()
+
+    def set_quota(self, config: quota.QuotaConfig, force: bool) -> None:
+        """The deprecated SET_QUOTA and v0 ``POST /quota``: the guarantee is also the limit."""
+        with self._lock:
+            quota.check_set(config, force, self.quotas, self._capacity())
+            self.quotas[config.role] = config
+            self._save_quotas()
+            self._offers.rescind_role(config.role, keep=True)
+            self._allocation.wake()
+
+    def remove_quota(self, role: str) -> bool:
+        """False when the role has no quota."""
+        with self._lock:
+            if self.quotas.pop(role, None) is None:
+                return False
+            self._save_quotas()
+            self._allocation.wake()
+            return True
+
+    def _save_quotas(self) -> None:
+        self.registry.save_quotas({role: c.to_json() for role, c in self.quotas.items()})
+
+    def _capacity(self) -> dict[str, float]:
+        capacity: dict[str, float] = {}
+        for agent in self.cluster.agents.values():
+            if agent.active:
+                for name, amount in agent.resources.scalars().items():
+                    capacity[name] = capacity.get(name, 0.0) + amount
+        return capacity
+
+    def subscribe_operator(self) -> OperatorSubscriber:
+        """An operator event stream, opened with the state as of now."""
+        with self._lock:
+            if not self.leading:
+                raise InvalidCall("Not the leading master")
+            return self.operator_events.subscribe()
+
+    def unsubscribe_operator(self, subscriber: OperatorSubscriber) -> None:
+        with self._lock:
+            self.operator_events.unsubscribe(subscriber)
 
     # ------------------------------------------------------------------ read model
+
+    def read(self, render: Callable[[Master], T]) -> T:
+        """Any document of the read model (the v1 operator views among them), rendered under the lock."""
+        with self._lock:
+            return render(self)
+
+    @property
+    def maintenance(self) -> Any:
+        """The maintenance schedule and modes; read it through ``read``."""
+        return self._agent_ops.maintenance
+
+    def inverse_offers_by_framework(self) -> dict[str, list[dict[str, Any]]]:
+        """Outstanding inverse offers per framework; read it through ``read``."""
+        return self._inverse.by_framework()
 
     def state_json(self) -> dict[str, Any]:
         """``/master/state``: what Mesos-DNS, the HAProxy bridge and the web UI read."""

@@ -18,6 +18,7 @@ from mesolite.master import calls, events, validation
 from mesolite.master.agent_link import AgentMessages
 from mesolite.master.model import Agent, Cluster, Framework, Task
 from mesolite.master.offers import OfferBook
+from mesolite.master.operator_events import OperatorEvents
 
 
 class TaskLifecycle:
@@ -29,8 +30,10 @@ class TaskLifecycle:
         metrics: dict[str, float],
         wake: Callable[[], None],
         on_launch_failure: Callable[[Task, str], None],
+        operator_events: OperatorEvents,
     ) -> None:
         self._cluster = cluster
+        self._operator_events = operator_events
         self._offers = offers
         self._messages = messages
         self._metrics = metrics
@@ -86,10 +89,12 @@ class TaskLifecycle:
             resources=taken.task,
             role=role,
             info=spec.info,
+            executor_info=spec.executor,
         )
         framework.tasks[task.id] = task
         framework.changed()
         agent.tasks[(framework.id, task.id)] = task
+        self._operator_events.task_added(task)
         if taken.executor:
             agent.executors[(framework.id, executor_id)] = taken.executor
             if group_executor is None:
@@ -253,6 +258,7 @@ class TaskLifecycle:
     # ------------------------------------------------------------------ transitions shared with agents/frameworks
 
     def apply_status(self, task: Task, status: dict[str, Any]) -> None:
+        previous = task.state
         task.state = str(status.get("state", task.state))
         task.last_status = status
         entry: dict[str, Any] = {"state": task.state, "timestamp": status.get("timestamp", time.time())}
@@ -260,6 +266,7 @@ class TaskLifecycle:
             if key in status:
                 entry[key] = status[key]
         task.statuses.append(entry)
+        self._operator_events.task_updated(task, status, previous)
 
     def release(self, task: Task) -> None:
         """Resources of a terminal task return to the pool at once; the record waits for the acknowledgement."""
