@@ -83,7 +83,7 @@ def run_docker(spec: dict[str, Any], announce: Callable[[dict[str, Any], dict[st
         announce({"error": f"Failed to start container: {exc}"}, spec)
         return {"error": f"Failed to start container: {exc}", "time": time.time()}
     networks = (info.get("NetworkSettings") or {}).get("Networks") or {}
-    ips = sorted({n.get("IPAddress") for n in networks.values() if isinstance(n, dict) and n.get("IPAddress")})
+    ips = sorted({str(n["IPAddress"]) for n in networks.values() if isinstance(n, dict) and n.get("IPAddress")})
     announce({"pid": (info.get("State") or {}).get("Pid") or None, "ips": ips}, spec)
     follower = threading.Thread(target=_follow_logs, args=(address, name, spec["stdout"], spec["stderr"]), daemon=True)
     follower.start()

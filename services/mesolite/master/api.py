@@ -424,6 +424,12 @@ def _agent_protocol(app: Flask, master: Master) -> None:
             return text_response("Unknown agent: re-register", 404)
         return json_response({})
 
+    @app.post("/master/internal/unregister")
+    def unregister() -> Response:
+        if not master.unregister_agent(proto.unwrap(body().get("agent_id"))):
+            return text_response("Unknown agent", 404)
+        return Response(status=202)
+
     @app.post("/master/internal/status")
     def status() -> Response:
         settled = master.agent_status_update(body())

@@ -534,6 +534,38 @@ class Master:
             agent.last_seen = time.time()
             return True
 
+    def unregister_agent(self, agent_id: str | None) -> bool:
+        """An agent leaving for good (SIGUSR1; Mesos' UnregisterSlaveMessage): it is removed, from the registry too,
+        whatever it still ran is TASK_LOST (REASON_AGENT_REMOVED), and frameworks get the agent's FAILURE event."""
+        with self._lock:
+            agent = self.agents.get(agent_id or "")
+            if agent is None:
+                return False
+            log.info("agent %s (%s) unregistered", agent.id, agent.endpoint)
+            self._drop_agent_offers(agent)
+            del self.agents[agent.id]
+            self.store.delete(f"agents/{agent.id}")
+            for task in list(agent.tasks.values()):
+                framework = self.frameworks.get(task.framework_id)
+                if framework is None or proto.is_terminal(task.state):
+                    continue
+                status = proto.task_status(
+                    task.id,
+                    "TASK_LOST",
+                    agent_id=agent.id,
+                    source="SOURCE_MASTER",
+                    reason="REASON_AGENT_REMOVED",
+                    message=f"Agent {agent.hostname} removed: the agent unregistered",
+                    with_uuid=False,
+                )
+                self._apply_status(task, status)
+                self._finish_task(task)
+                framework.send_update(status)
+            for framework in self.frameworks.values():
+                framework.send({"type": "FAILURE", "failure": {"agent_id": proto.wrap(agent.id)}})
+            self._wake.set()
+            return True
+
     def agent_status_update(self, body: dict[str, Any]) -> bool:
         """A status update forwarded by an agent. Returns True when the master itself settles the update (the
         framework is gone), so the agent stops retrying it."""
