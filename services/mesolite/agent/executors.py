@@ -11,6 +11,10 @@ Failure handling follows Mesos (src/slave/slave.cpp): an executor that does not 
 ``--executor_registration_timeout`` is destroyed and its tasks fail with REASON_EXECUTOR_REGISTRATION_TIMEOUT; one
 that exits leaves its unfinished tasks TASK_FAILED with REASON_EXECUTOR_TERMINATED; SHUTDOWN is followed by a
 destroy after ``--executor_shutdown_grace_period``.
+
+The manager is given what it works with when it is built: the runs (its tasks' status updates), the frameworks, the
+sandboxes (directories and environment), the containerizer, the checkpoint, the master link (the agent's identity,
+messages and exits to the master), the launcher's command builder and the fetcher cache.
 """
 
 from __future__ import annotations

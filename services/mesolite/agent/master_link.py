@@ -70,6 +70,11 @@ class MasterLink:
         if self._locator is not None:
             self._locator.close()
 
+    def current_id(self) -> str | None:
+        """The agent id as of now (recovered, then given by the master), for the parts that stamp it on what they
+        write."""
+        return self.agent_id
+
     @property
     def registered(self) -> bool:
         return self._registered.is_set()

@@ -112,7 +112,7 @@ class Agent:
             on_disconnected=self._disconnected,
             registration_backoff=config.registration_backoff,
         )
-        agent_id = self._agent_id
+        agent_id = self.link.current_id
         self.frameworks = Frameworks(self.checkpoint, agent_id)
         self.runs = Runs(self.checkpoint, self.link.send_update, agent_id, config.ip, config.status_retry_min)
         self.sandboxes = Sandboxes(
@@ -156,9 +156,6 @@ class Agent:
         self._end_lock = threading.Lock()
 
     # ------------------------------------------------------------------ glue between the parts
-
-    def _agent_id(self) -> str | None:
-        return self.link.agent_id
 
     def _registration(self) -> dict[str, list[dict[str, Any]]]:
         return {"frameworks": self.frameworks.all(), "tasks": [run.report() for run in self.runs.active()]}
@@ -216,6 +213,11 @@ class Agent:
         killed, grace = self._kill_everything()
         if not _wait_exited(killed, grace + 2.0):
             _wait_exited(self._destroy(lambda _: True), DESTROY_WAIT)
+        # A container's end is reported just after it is seen: wait for every task's terminal update, then for the
+        # updates to reach the master.
+        deadline = time.monotonic() + DESTROY_WAIT
+        while self.runs.active() and time.monotonic() < deadline:
+            time.sleep(0.02)
         self.runs.updates.flush(FLUSH_WAIT)
         self.link.stop()
         if self.link.unregister():

@@ -106,12 +106,16 @@ class StatusUpdateManager:
             return list(stream.pending) if stream else []
 
     def flush(self, timeout: float) -> bool:
-        """Wait (up to ``timeout``) until the head of every stream has reached the master once: an agent leaving
-        for good sends what it has before it goes. False when something could not go (or no master is known)."""
+        """Wait (up to ``timeout``) until every stream's last update has reached the master (acknowledgements of
+        the earlier ones coming back meanwhile): an agent leaving for good sends what it has before it goes. False
+        when something could not go (a master or a scheduler not answering, or no master known)."""
         deadline = time.monotonic() + timeout
         while not self._paused:
             with self._lock:
-                waiting = any(stream.pending and not stream.delivered for stream in self._streams.values())
+                waiting = any(
+                    stream.pending and (len(stream.pending) > 1 or not stream.delivered)
+                    for stream in self._streams.values()
+                )
             if not waiting:
                 return True
             if time.monotonic() >= deadline:

@@ -97,6 +97,7 @@ class _Stopper:
     def __init__(self, service: Service) -> None:
         self._service = service
         self._thread: threading.Thread | None = None
+        self._arbiter = os.getppid()  # built in the worker, whose parent is the arbiter
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT):
             previous = signal.getsignal(sig)
             signal.signal(sig, self._handler(previous, self.begin))
@@ -143,8 +144,9 @@ class _Stopper:
         except Exception:  # noqa: BLE001 - whatever happened, the process must still end
             logging.getLogger(__name__).exception("error shutting the service down")
             self._stop()
-        # The worker cannot end the process alone (the arbiter would start a new worker): ask the arbiter.
-        os.kill(os.getppid(), signal.SIGTERM)
+        # The worker cannot end the process alone (the arbiter would start a new worker): ask the arbiter, unless
+        # it is gone already (never signal whoever adopted us).
+        os.kill(self._arbiter if os.getppid() == self._arbiter else os.getpid(), signal.SIGTERM)
 
     def finish(self, timeout: float) -> None:
         self.begin()

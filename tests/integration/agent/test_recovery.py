@@ -135,6 +135,26 @@ def _processes_under(directory: str) -> list[int]:
     return found
 
 
+def _ignores_sigterm(pid: int) -> bool:
+    with open(f"/proc/{pid}/status") as handle:
+        mask = next(int(line.split()[1], 16) for line in handle if line.startswith("SigIgn:"))
+    return bool(mask & (1 << (signal.SIGTERM - 1)))
+
+
+def _events_until_failure(client: SchedulerClient, timeout: float = 20.0) -> tuple[dict[str, dict], dict]:
+    """The last update of each task (acknowledged as they come) up to the FAILURE event, and that event."""
+    last: dict[str, dict] = {status["task_id"]["value"]: status for status in client.__dict__.get("seen_updates", [])}
+    deadline = time.monotonic() + timeout
+    while True:
+        event = client.next_event(None, max(0.01, deadline - time.monotonic()))
+        if event["type"] == "FAILURE":
+            return last, event["failure"]
+        if event["type"] == "UPDATE":
+            status = event["update"]["status"]
+            client.acknowledge(status)
+            last[status["task_id"]["value"]] = status
+
+
 def test_sigusr1_shuts_the_tasks_down_and_the_agent_leaves_the_master(cluster: Cluster) -> None:
     """Mesos' SIGUSR1: the explicit way to take an agent and everything it runs out of the cluster."""
     master = cluster.start_master()
@@ -144,23 +164,23 @@ def test_sigusr1_shuts_the_tasks_down_and_the_agent_leaves_the_master(cluster: C
     keep.subscribe()
     try:
         offer = next_offer(keep)
-        keep.launch(offer, [task("retired", offer), task("stubborn", offer, "trap '' TERM; sleep 1000")])
+        keep.launch(offer, [task("retired", offer), task("stubborn", offer, "trap '' TERM; exec sleep 1000")])
         retired = _pid(update_for(keep, "retired", "TASK_RUNNING"))
-        update_for(keep, "stubborn", "TASK_RUNNING")
+        stubborn = _pid(update_for(keep, "stubborn", "TASK_RUNNING"))
+        wait_until(lambda: _ignores_sigterm(stubborn), what="the stubborn task to ignore SIGTERM")
         assert _processes_under(agent.work_dir)
         assert agent.process is not None
         agent.send_signal(signal.SIGUSR1)
         assert agent.process.wait(timeout=20) == 0
 
-        killed = update_for(keep, "retired", "TASK_KILLED")
-        assert (
-            killed["message"] == "Task killed: the agent is shutting down (Command terminated with signal Terminated)"
+        last, failure = _events_until_failure(keep)
+        assert failure == {"agent_id": {"value": agent_id}}  # the scheduler's agentLost
+        assert last["retired"]["state"] == last["stubborn"]["state"] == "TASK_KILLED"
+        assert last["retired"]["message"] == (
+            "Task killed: the agent is shutting down (Command terminated with signal Terminated)"
         )
-        assert update_for(keep, "stubborn", "TASK_KILLED")["message"].endswith(
-            "(Command terminated with signal Killed)"
-        )
-        assert keep.next_event("FAILURE", 10)["failure"] == {"agent_id": {"value": agent_id}}
-        assert not os.path.exists(f"/proc/{retired}")
+        assert last["stubborn"]["message"].endswith("(Command terminated with signal Killed)")
+        assert not os.path.exists(f"/proc/{retired}") and not os.path.exists(f"/proc/{stubborn}")
         assert _processes_under(agent.work_dir) == []
         assert master.get("/master/slaves").json()["slaves"] == []
         assert master.get("/master/state").json()["activated_slaves"] == 0
