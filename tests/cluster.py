@@ -116,6 +116,10 @@ class ServiceProcess:
         except OSError:
             return ""
 
+    @property
+    def work_dir(self) -> str:
+        return self.args[self.args.index("--work_dir") + 1]
+
     def send_signal(self, sig: signal.Signals) -> None:
         assert self.process is not None
         if sig not in (signal.SIGSTOP, signal.SIGCONT):
@@ -213,10 +217,14 @@ class Cluster:
         return service.start()
 
     def stop(self) -> None:
+        # Agents first, while the master is up, and explicitly with their tasks (SIGUSR1: the agent kills them and
+        # leaves the cluster): a SIGTERM ends only the agent process and leaves checkpointed tasks running.
+        for agent in self.agents:
+            agent.stop(signal.SIGUSR1)
         for service in reversed(self.services):
             service.stop()
-        # Tasks of checkpointing frameworks outlive their agent by design (agent recovery): destroy them too.
+        # What agents a test killed (SIGKILL, SIGTERM) left behind goes as with --recover=cleanup.
         from mesolite.agent.checkpoint import destroy_containers
 
         for agent in self.agents:
-            destroy_containers(agent.args[agent.args.index("--work_dir") + 1])
+            destroy_containers(agent.work_dir)

@@ -86,9 +86,15 @@ def run_demo(args: argparse.Namespace) -> int:
     specs = demo_services(args)
     base = [sys.executable, "-m", "mesolite.cli", "--log_level", "warning"]
     children: list[subprocess.Popen[bytes]] = []
+    agents: list[subprocess.Popen[bytes]] = []
     try:
         for name, command, url in specs:
-            children.append(subprocess.Popen(base + command))
+            # Process groups of their own: Ctrl-C reaches only the demo, which stops them in order: the agents with
+            # their tasks (SIGUSR1; a SIGINT or SIGTERM would leave Marathon's checkpointed tasks running) while the
+            # master they leave is still up, then the rest.
+            children.append(subprocess.Popen(base + command, process_group=0))
+            if name.startswith("agent"):
+                agents.append(children[-1])
             print(f"{name:<8} {url}", flush=True)
         print("mesolite demo running; Ctrl-C stops it.", flush=True)
         while all(child.poll() is None for child in children):
@@ -98,11 +104,12 @@ def run_demo(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         return 0
     finally:
-        for child in children:
-            if child.poll() is None:
-                child.send_signal(signal.SIGTERM)
-        for child in children:
-            try:
-                child.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                child.kill()
+        for sig, group in ((signal.SIGUSR1, agents), (signal.SIGTERM, children)):  # agents first, master still up
+            for child in group:
+                if child.poll() is None:
+                    child.send_signal(sig)
+            for child in group:
+                try:
+                    child.wait(timeout=15)
+                except subprocess.TimeoutExpired:
+                    child.kill()

@@ -92,6 +92,14 @@ class Checkpoint:
         latest = read_json(os.path.join(self.meta, "slaves", "latest"))
         return latest if isinstance(latest, str) and latest else None
 
+    def forget_agent(self) -> None:
+        """The next agent registers as a new one (Mesos removes ``meta/slaves/latest`` when an agent shuts down for
+        good or cleans up): its predecessor left the cluster."""
+        try:
+            os.unlink(os.path.join(self.meta, "slaves", "latest"))
+        except FileNotFoundError:
+            pass
+
     def save_agent(self, agent_id: str, info: dict[str, Any]) -> None:
         write_json(os.path.join(self.meta, "boot_id"), boot_id())
         write_json(os.path.join(self.meta, "slaves", agent_id, "slave.info"), info)
@@ -221,10 +229,12 @@ def _read_lines(path: str) -> list[dict[str, Any]]:
 
 
 def destroy_containers(work_dir: str, timeout: float = 10.0) -> int:
-    """Kill every container an agent left in ``work_dir`` (``--recover=cleanup``, and test teardown). Answers how
-    many were still running."""
+    """Kill every container an agent left in ``work_dir`` and forget its id (``--recover=cleanup``, and test
+    teardown), as Mesos' cleanup does. Answers how many were still running."""
     checkpoint = Checkpoint(work_dir)
-    return sum(destroy_container(checkpoint, record, timeout) for record in checkpoint.containers())
+    killed = sum(destroy_container(checkpoint, record, timeout) for record in checkpoint.containers())
+    checkpoint.forget_agent()
+    return killed
 
 
 def destroy_container(checkpoint: Checkpoint, record: dict[str, Any], timeout: float = 10.0) -> bool:

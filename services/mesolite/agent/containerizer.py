@@ -211,7 +211,8 @@ class Containerizer:
             process.wait()
             self._discard(container)
             raise LaunchError(str(announced["error"]))
-        container.pid = announced.get("pid")
+        pid = announced.get("pid")
+        container.pid = int(pid) if pid else None
         container.pid_start = process_start_time(container.pid) if container.pid else None
         container.ips = list(announced.get("ips") or [])
         self.checkpoint.save_container(container.id, container.record())

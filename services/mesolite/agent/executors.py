@@ -11,6 +11,10 @@ Failure handling follows Mesos (src/slave/slave.cpp): an executor that does not 
 ``--executor_registration_timeout`` is destroyed and its tasks fail with REASON_EXECUTOR_REGISTRATION_TIMEOUT; one
 that exits leaves its unfinished tasks TASK_FAILED with REASON_EXECUTOR_TERMINATED; SHUTDOWN is followed by a
 destroy after ``--executor_shutdown_grace_period``.
+
+The manager is given what it works with when it is built: the runs (its tasks' status updates), the frameworks, the
+sandboxes (directories and environment), the containerizer, the checkpoint, the master link (the agent's identity,
+messages and exits to the master), the launcher's command builder and the fetcher cache.
 """
 
 from __future__ import annotations
@@ -19,18 +23,16 @@ import logging
 import os
 import queue
 import threading
-import time
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
 
-from mesolite.agent.containerizer import Container, LaunchError, Termination
-from mesolite.agent.fetcher import FetchError, fetch_all
-from mesolite.agent.launcher import TaskRun
+from mesolite.agent.checkpoint import Checkpoint
+from mesolite.agent.containerizer import Container, Containerizer, LaunchError, Termination
+from mesolite.agent.fetcher import FetcherCache, FetchError, fetch_all
+from mesolite.agent.runs import ExecutorRun, Frameworks, Runs, TaskRun
+from mesolite.agent.sandbox import Sandboxes
 from mesolite.core import protocol as proto
-from mesolite.core.resources import ResourceError, Resources
-
-if TYPE_CHECKING:
-    from mesolite.agent.state import Agent
 
 log = logging.getLogger(__name__)
 
@@ -44,67 +46,49 @@ class ExecutorCallError(Exception):
         self.message = message
 
 
-@dataclass
-class ExecutorRun:
-    framework_id: str
-    executor_id: str
-    info: dict[str, Any]
-    container_id: str  # the run (sandbox) id, also its container's id
-    directory: str
-    role: str
-    checkpoint: bool
-    user: str | None = None
-    state: str = "REGISTERING"  # REGISTERING -> RUNNING -> TERMINATING -> TERMINATED
-    container: Container | None = None
-    tasks: dict[str, TaskRun] = field(default_factory=dict)
-    queued: list[TaskRun] = field(default_factory=list)  # launched before the executor subscribed
-    stream: queue.Queue[dict[str, Any] | None] | None = None
-    termination: tuple[str, str] | None = None  # (reason, message) its tasks get if it ends now
-    launched: float = field(default_factory=time.time)
-    lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
+class MasterMessages(Protocol):
+    """What executors need of the master link: the agent's identity, and their messages and exits passed on."""
 
-    @property
-    def key(self) -> tuple[str, str]:
-        return (self.framework_id, self.executor_id)
+    agent_id: str | None
 
-    def send(self, event: dict[str, Any]) -> bool:
-        with self.lock:
-            if self.stream is None:
-                return False
-            self.stream.put(event)
-            return True
-
-    def record(self) -> dict[str, Any]:
-        return {
-            "framework_id": self.framework_id,
-            "executor_id": self.executor_id,
-            "info": self.info,
-            "container_id": self.container_id,
-            "directory": self.directory,
-            "role": self.role,
-            "user": self.user,
-            "launched": self.launched,
-        }
-
-    def resources(self) -> Resources:
-        """What its container is limited to: its own resources plus those of its live tasks, as in Mesos."""
-        total = _resources(self.info)
-        for run in self.tasks.values():
-            if not run.terminal:
-                total = total + run.resources()
-        return total
+    def agent_info(self) -> dict[str, Any]: ...
+    def executor_message(self, framework_id: str, executor_id: str, data: str) -> None: ...
+    def executor_exited(self, framework_id: str, executor_id: str, status: int | None) -> None: ...
 
 
-def _resources(info: dict[str, Any]) -> Resources:
-    try:
-        return Resources.from_v1(info.get("resources") or [])
-    except ResourceError:
-        return Resources()
+# (CommandInfo, environment, sandbox, user) -> what the supervisor runs (Launcher.command_spec).
+CommandSpec = Callable[[dict[str, Any], dict[str, str], str, str | None], dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class ExecutorTimeouts:
+    registration: float = 60.0  # --executor_registration_timeout
+    reregistration: float = 2.0  # --executor_reregistration_timeout
+    shutdown_grace: float = 5.0  # --executor_shutdown_grace_period
 
 
 class ExecutorManager:
-    def __init__(self, agent: Agent) -> None:
-        self.agent = agent
+    def __init__(
+        self,
+        runs: Runs,
+        frameworks: Frameworks,
+        sandboxes: Sandboxes,
+        containerizer: Containerizer,
+        checkpoint: Checkpoint,
+        master: MasterMessages,
+        command_spec: CommandSpec,
+        fetcher_cache: FetcherCache | None = None,
+        timeouts: ExecutorTimeouts = ExecutorTimeouts(),
+    ) -> None:
+        self._runs = runs
+        self._frameworks = frameworks
+        self._sandboxes = sandboxes
+        self._containerizer = containerizer
+        self._checkpoint = checkpoint
+        self._master = master
+        self._command_spec = command_spec
+        self._cache = fetcher_cache
+        self._timeouts = timeouts
         self.executors: dict[tuple[str, str], ExecutorRun] = {}
         self._lock = threading.RLock()
 
@@ -125,7 +109,7 @@ class ExecutorManager:
             executor = self.executors.get((framework_id, executor_id))
             if executor is not None and executor.state in ("REGISTERING", "RUNNING"):
                 return executor
-            directory = self.agent.new_run_directory(framework_id, executor_id)
+            directory = self._sandboxes.new_run(framework_id, executor_id)
             executor = ExecutorRun(
                 framework_id=framework_id,
                 executor_id=executor_id,
@@ -133,21 +117,20 @@ class ExecutorManager:
                 container_id=os.path.basename(directory),
                 directory=directory,
                 role=role,
-                checkpoint=self.agent.checkpointing(framework_id),
+                checkpoint=self._frameworks.checkpointing(framework_id),
                 user=user,
             )
             self.executors[executor.key] = executor
-        if executor.checkpoint and self.agent.id:
-            self.agent.checkpoint.save_executor(self.agent.id, framework_id, executor_id, executor.record())
+        agent_id = self._master.agent_id
+        if executor.checkpoint and agent_id:
+            self._checkpoint.save_executor(agent_id, framework_id, executor_id, executor.record())
         threading.Thread(target=self._start, args=(executor,), name=f"executor-{executor_id}", daemon=True).start()
         return executor
 
     def _start(self, executor: ExecutorRun) -> None:
         command = executor.info.get("command") or {}
         try:
-            fetch_all(
-                [u for u in command.get("uris") or [] if isinstance(u, dict)], executor.directory, self.agent.cache
-            )
+            fetch_all([u for u in command.get("uris") or [] if isinstance(u, dict)], executor.directory, self._cache)
         except FetchError as exc:
             self._fail_tasks(executor, "REASON_FETCHER_FAILED", f"Failed to fetch all URIs for executor: {exc}")
             return
@@ -169,17 +152,17 @@ class ExecutorManager:
             mem=resources.scalar("mem"),
             owner=executor,
         )
-        env = self.agent.executor_env(
+        env = self._sandboxes.executor_env(
             executor.framework_id, executor.executor_id, executor.directory, executor.container_id, executor.role
         )
         try:
-            spec = self.agent.launcher.command_spec(command, env, executor.directory, executor.user)
-            self.agent.containerizer.launch(container, spec)
+            spec = self._command_spec(command, env, executor.directory, executor.user)
+            self._containerizer.launch(container, spec)
         except (LaunchError, OSError, ValueError, KeyError) as exc:
             self._fail_tasks(executor, "REASON_CONTAINER_LAUNCH_FAILED", f"Failed to launch executor: {exc}")
             return
         executor.container = container
-        timeout = self.agent.config.executor_registration_timeout
+        timeout = self._timeouts.registration
         threading.Timer(timeout, self._registration_timeout, args=(executor, timeout)).start()
 
     def launch(self, executor: ExecutorRun, run: TaskRun, group: bool) -> None:
@@ -190,7 +173,7 @@ class ExecutorManager:
                 return
         if executor.container is not None:
             resources = executor.resources()
-            self.agent.containerizer.update(executor.container, resources.scalar("cpus"), resources.scalar("mem"))
+            self._containerizer.update(executor.container, resources.scalar("cpus"), resources.scalar("mem"))
         self._deliver(executor, [run], group)
 
     def _deliver(self, executor: ExecutorRun, runs: list[TaskRun], group: bool) -> None:
@@ -211,9 +194,23 @@ class ExecutorManager:
             )
         log.warning("executor %s did not subscribe within %s s: destroying it", executor.executor_id, timeout)
         if executor.container is not None:
-            self.agent.containerizer.destroy(executor.container)
+            self._containerizer.destroy(executor.container)
 
-    def reregistration_timeout(self, executor: ExecutorRun, timeout: float) -> None:
+    def recovered(self, executor: ExecutorRun, container_record: dict[str, Any]) -> None:
+        """An executor the previous agent left: its container is reattached, and it has
+        ``--executor_reregistration_timeout`` to subscribe again; one that ended meanwhile fails its tasks."""
+        with self._lock:
+            self.executors[executor.key] = executor
+        container, termination = self._containerizer.recover(container_record, executor)
+        executor.container = container
+        if termination is None:
+            timeout = self._timeouts.reregistration
+            threading.Timer(timeout, self._reregistration_timeout, args=(executor, timeout)).start()
+        else:
+            executor.termination = None
+            threading.Thread(target=self.exited, args=(executor, termination), daemon=True).start()
+
+    def _reregistration_timeout(self, executor: ExecutorRun, timeout: float) -> None:
         """After an agent restart, an executor that does not come back in time is destroyed (Mesos)."""
         with executor.lock:
             if executor.state != "REGISTERING":
@@ -224,7 +221,7 @@ class ExecutorManager:
                 f"Executor did not re-register within {timeout:g} secs",
             )
         if executor.container is not None:
-            self.agent.containerizer.destroy(executor.container)
+            self._containerizer.destroy(executor.container)
 
     # ------------------------------------------------------------------ the executor API
 
@@ -240,23 +237,21 @@ class ExecutorManager:
             executor.stream = stream
             executor.state = "RUNNING"
             queued, executor.queued = executor.queued, []
-        framework_info = dict(self.agent.frameworks.get(executor.framework_id) or {})
+        framework_info = self._frameworks.get(executor.framework_id)
         stream.put(
             {
                 "type": "SUBSCRIBED",
                 "subscribed": {
                     "executor_info": executor.info,
                     "framework_info": framework_info,
-                    "agent_info": self.agent.agent_info(),
+                    "agent_info": self._master.agent_info(),
                     "container_id": {"value": executor.container_id},
                 },
             }
         )
         # Updates the executor sent but never saw acknowledged (the agent restarted meanwhile) are taken again.
         known = {
-            s.get("uuid")
-            for r in executor.tasks.values()
-            for s in self.agent.updates.unacknowledged(r.framework_id, r.task_id)
+            s.get("uuid") for r in executor.tasks.values() for s in self._runs.unacknowledged(r.framework_id, r.task_id)
         }
         for status in subscribe.get("unacknowledged_updates") or []:
             status = (status or {}).get("status") or status
@@ -267,7 +262,7 @@ class ExecutorManager:
                     log.info("dropping an unacknowledged update of executor %s: %s", executor.executor_id, exc)
         if executor.container is not None:
             resources = executor.resources()
-            self.agent.containerizer.update(executor.container, resources.scalar("cpus"), resources.scalar("mem"))
+            self._containerizer.update(executor.container, resources.scalar("cpus"), resources.scalar("mem"))
         group = (executor.info.get("type") or "") == "DEFAULT" or any(r.group is not None for r in queued)
         if queued:
             self._deliver(executor, queued, group)
@@ -291,7 +286,7 @@ class ExecutorManager:
             data = (call.get("message") or {}).get("data")
             if not isinstance(data, str):
                 raise ExecutorCallError(400, "Expecting 'message.data' to be present")
-            self.agent.executor_message(executor.framework_id, executor.executor_id, data)
+            self._master.executor_message(executor.framework_id, executor.executor_id, data)
         elif kind == "HEARTBEAT":
             return
         else:
@@ -302,7 +297,7 @@ class ExecutorManager:
         executor_id = proto.unwrap(call.get("executor_id"))
         if not isinstance(call.get("type"), str) or not framework_id or not executor_id:
             raise ExecutorCallError(400, "Failed to convert JSON into Call protobuf: Missing required fields")
-        if framework_id not in self.agent.frameworks:
+        if not self._frameworks.known(framework_id):
             raise ExecutorCallError(400, "Framework cannot be found")
         executor = self.get(framework_id, executor_id)
         if executor is None:
@@ -322,11 +317,11 @@ class ExecutorManager:
         run = executor.tasks.get(task_id)
         if run is None:
             raise ExecutorCallError(400, f"Task '{task_id}' is not known to this executor")
-        self.agent.executor_update(run, status)
+        self._runs.executor_update(run, status)
         executor.send({"type": "ACKNOWLEDGED", "acknowledged": {"task_id": {"value": task_id}, "uuid": status["uuid"]}})
         if proto.is_terminal(status["state"]) and executor.container is not None:
             resources = executor.resources()
-            self.agent.containerizer.update(executor.container, resources.scalar("cpus"), resources.scalar("mem"))
+            self._containerizer.update(executor.container, resources.scalar("cpus"), resources.scalar("mem"))
 
     # ------------------------------------------------------------------ kill, messages, shutdown, exit
 
@@ -339,7 +334,7 @@ class ExecutorManager:
                 executor.queued.remove(run)
         if queued or executor.state not in ("RUNNING",):
             # The executor never saw the task: the agent answers for it (Mesos does the same).
-            self.agent.report(run, "TASK_KILLED", None, "Killed before delivery to the executor")
+            self._runs.report(run, "TASK_KILLED", None, "Killed before delivery to the executor")
             return
         kill: dict[str, Any] = {"task_id": {"value": run.task_id}}
         policy = kill_policy or run.info.get("kill_policy")
@@ -364,16 +359,25 @@ class ExecutorManager:
             self._fail_tasks(executor, reason or "REASON_EXECUTOR_TERMINATED", "Executor shut down")
             return
         if subscribed and executor.send({"type": "SHUTDOWN"}):
-            grace = self.agent.config.executor_shutdown_grace_period
+            grace = self._timeouts.shutdown_grace
             container = executor.container
 
             def escalate() -> None:
                 if not container.exited.wait(grace):
-                    self.agent.containerizer.destroy(container)
+                    self._containerizer.destroy(container)
 
             threading.Thread(target=escalate, daemon=True).start()
         else:
-            self.agent.containerizer.destroy(executor.container)
+            self._containerizer.destroy(executor.container)
+
+    def destroy(self, executor: ExecutorRun) -> Container | None:
+        """Kill it at once, without SHUTDOWN (the agent is going away); answers the container to wait for."""
+        with executor.lock:
+            if executor.state != "TERMINATED":
+                executor.state = "TERMINATING"
+        if executor.container is not None:
+            self._containerizer.destroy(executor.container)
+        return executor.container
 
     def exited(self, executor: ExecutorRun, termination: Termination) -> None:
         """The executor's container ended: its unfinished tasks fail with the reason."""
@@ -393,7 +397,7 @@ class ExecutorManager:
         with self._lock:
             if self.executors.get(executor.key) is executor:
                 del self.executors[executor.key]
-        self.agent.executor_exited(executor.key[0], executor.key[1], termination.wait_status())
+        self._master.executor_exited(executor.key[0], executor.key[1], termination.wait_status())
 
     def _fail_tasks(self, executor: ExecutorRun, reason: str, message: str) -> None:
         with executor.lock:
@@ -402,7 +406,7 @@ class ExecutorManager:
             executor.queued = []
         for run in runs:
             state = "TASK_KILLED" if run.kill_requested else "TASK_FAILED"
-            self.agent.report(run, state, reason, message)
+            self._runs.report(run, state, reason, message)
         with self._lock:
             if self.executors.get(executor.key) is executor and executor.container is None:
                 del self.executors[executor.key]

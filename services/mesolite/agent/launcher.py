@@ -13,20 +13,14 @@ import os
 import pwd
 import subprocess
 import threading
-import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 from mesolite.agent.containerizer import Container, Containerizer, LaunchError, Termination
 from mesolite.agent.docker_containerizer import DockerError
 from mesolite.agent.fetcher import FetcherCache, FetchError, fetch_all
 from mesolite.agent.health import HealthChecker, HealthCheckSpec
-from mesolite.core import protocol as proto
-from mesolite.core.resources import ResourceError, Resources
-
-if TYPE_CHECKING:
-    from mesolite.agent.executors import ExecutorRun
+from mesolite.agent.runs import TaskRun
 
 log = logging.getLogger(__name__)
 
@@ -39,77 +33,6 @@ class Reporter(Protocol):
     def __call__(
         self, run: TaskRun, state: str, reason: str | None = None, message: str | None = None, **extra: Any
     ) -> None: ...
-
-
-@dataclass
-class TaskRun:
-    framework_id: str
-    task_id: str
-    executor_id: str
-    container_id: str  # the executor's run (sandbox) id, reported in container_status
-    info: dict[str, Any]
-    role: str
-    directory: str
-    executor_directory: str
-    kill_killing_state: bool = False
-    user: str | None = None
-    checkpoint_dir: str | None = None  # meta/.../tasks/<task_id> when the framework checkpoints
-    statuses: list[dict[str, Any]] = field(default_factory=list)
-    state: str = "TASK_STAGING"
-    container: Container | None = None
-    executor: ExecutorRun | None = None  # a custom executor runs the task; None: the agent does
-    kill_requested: bool = False
-    kill_reason: str | None = None
-    kill_message: str | None = None
-    health: HealthChecker | None = None
-    healthy: bool | None = None
-    launched: float = field(default_factory=time.time)
-    finished: float | None = None
-    group: list[TaskRun] | None = None
-    # Set once the launch has reported TASK_RUNNING (or failed): a task that exits at once must not report its end
-    # before its start.
-    started: threading.Event = field(default_factory=threading.Event, repr=False)
-    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
-
-    @property
-    def pid(self) -> int | None:
-        if self.container is not None:
-            return self.container.pid
-        if self.executor is not None and self.executor.container is not None:
-            return self.executor.container.pid
-        return None
-
-    @property
-    def terminal(self) -> bool:
-        return proto.is_terminal(self.state)
-
-    @property
-    def is_docker(self) -> bool:
-        return (self.info.get("container") or {}).get("type") == "DOCKER"
-
-    def resources(self) -> Resources:
-        try:
-            return Resources.from_v1(self.info.get("resources") or [])
-        except ResourceError:
-            return Resources()
-
-    def record(self) -> dict[str, Any]:
-        """task.info in the checkpoint: enough to rebuild this object after an agent restart."""
-        return {
-            "framework_id": self.framework_id,
-            "task_id": self.task_id,
-            "executor_id": self.executor_id,
-            "container_id": self.container_id,
-            "info": self.info,
-            "role": self.role,
-            "directory": self.directory,
-            "executor_directory": self.executor_directory,
-            "kill_killing_state": self.kill_killing_state,
-            "user": self.user,
-            "group": self.group is not None,
-            "custom_executor": self.executor is not None,
-            "launched": self.launched,
-        }
 
 
 class Launcher:
@@ -127,6 +50,16 @@ class Launcher:
         self._cache = fetcher_cache
         self._switch_user = switch_user
 
+    def report(
+        self, run: TaskRun, state: str, reason: str | None = None, message: str | None = None, **extra: Any
+    ) -> None:
+        """Report a state change; like Mesos' default executor, one task of a group failing or being killed takes
+        the rest of its group down."""
+        self._report(run, state, reason, message, **extra)
+        if state in ("TASK_FAILED", "TASK_KILLED") and run.group and run.state == state:
+            for sibling in [r for r in run.group if r is not run and not r.terminal]:
+                self.kill(sibling, reason="REASON_TASK_GROUP_INVALID" if state == "TASK_FAILED" else None)
+
     def launch(self, run: TaskRun) -> None:
         """Everything up to the running task happens on a worker thread, so the agent's handler answers at once."""
         threading.Thread(target=self._run, args=(run,), name=f"task-{run.task_id}", daemon=True).start()
@@ -140,7 +73,7 @@ class Launcher:
     def _start(self, run: TaskRun) -> None:
         try:
             os.makedirs(run.directory, exist_ok=True)
-            self._report(run, "TASK_STARTING")
+            self.report(run, "TASK_STARTING")
             command = run.info.get("command") or {}
             try:
                 fetch_all([u for u in command.get("uris") or [] if isinstance(u, dict)], run.directory, self._cache)
@@ -153,7 +86,7 @@ class Launcher:
                 )
                 return
             if run.kill_requested:
-                self._report(run, "TASK_KILLED", run.kill_reason, "Task killed before it started")
+                self.report(run, "TASK_KILLED", run.kill_reason, "Task killed before it started")
                 return
             container = self._container_for(run)
             container.owner = run
@@ -168,12 +101,12 @@ class Launcher:
                         _chown_tree(run.directory, spec["user"]["uid"], spec["user"]["gid"])
                     self.containerizer.launch(container, spec)
             except (LaunchError, DockerError, OSError, ValueError, KeyError) as exc:
-                self._report(run, "TASK_FAILED", "REASON_CONTAINER_LAUNCH_FAILED", f"Failed to launch container: {exc}")
+                self.report(run, "TASK_FAILED", "REASON_CONTAINER_LAUNCH_FAILED", f"Failed to launch container: {exc}")
                 return
             with run._lock:
                 run.container = container
                 killed = run.kill_requested
-            self._report(run, "TASK_RUNNING")
+            self.report(run, "TASK_RUNNING")
             if killed:
                 self._kill_container(run, None)
             else:
@@ -181,7 +114,7 @@ class Launcher:
         except Exception as exc:  # a launch bug must still end in a terminal state
             log.exception("launching task %s failed", run.task_id)
             if not run.terminal:
-                self._report(run, "TASK_FAILED", "REASON_EXECUTOR_TERMINATED", f"Agent error: {exc}")
+                self.report(run, "TASK_FAILED", "REASON_EXECUTOR_TERMINATED", f"Agent error: {exc}")
 
     def _container_for(self, run: TaskRun) -> Container:
         resources = run.resources()
@@ -301,8 +234,9 @@ class Launcher:
             argv = ["/bin/sh", "-c", str(command["value"])] if command.get("shell", True) else command.get("arguments")
             result: list[Any] = []
             client = self.containerizer.docker.client()
+            name = container.docker["name"]
             worker = threading.Thread(
-                target=lambda: result.append(client.containers.get(container.docker["name"]).exec_run(argv)),
+                target=lambda: result.append(client.containers.get(name).exec_run(argv)),
                 daemon=True,
             )
             worker.start()
@@ -354,13 +288,13 @@ class Launcher:
             message = termination.describe()
             if run.kill_message:
                 message = f"{run.kill_message} ({message})"
-            self._report(run, "TASK_KILLED", run.kill_reason, message, **extra)
+            self.report(run, "TASK_KILLED", run.kill_reason, message, **extra)
         elif termination.succeeded:
-            self._report(run, "TASK_FINISHED", None, termination.describe(), **extra)
+            self.report(run, "TASK_FINISHED", None, termination.describe(), **extra)
         elif termination.error:
-            self._report(run, "TASK_FAILED", "REASON_EXECUTOR_TERMINATED", termination.error, **extra)
+            self.report(run, "TASK_FAILED", "REASON_EXECUTOR_TERMINATED", termination.error, **extra)
         else:
-            self._report(run, "TASK_FAILED", "REASON_COMMAND_EXECUTOR_FAILED", termination.describe(), **extra)
+            self.report(run, "TASK_FAILED", "REASON_COMMAND_EXECUTOR_FAILED", termination.describe(), **extra)
 
     def kill(self, run: TaskRun, grace: float | None = None, reason: str | None = None) -> None:
         with run._lock:
@@ -377,7 +311,7 @@ class Launcher:
         if run.health is not None:
             run.health.stop()
         if run.kill_killing_state:
-            self._report(run, "TASK_KILLING", run.kill_reason)
+            self.report(run, "TASK_KILLING", run.kill_reason)
         if grace is None:
             grace = kill_grace_of(run.info.get("kill_policy"))
         assert run.container is not None

@@ -1,11 +1,21 @@
-"""The agent's state: its registration with the master, the tasks and executors it runs, their status update
-streams, and the checkpoint that lets a restarted agent take them all back.
+"""The agent: what it runs for whom, and how it ends.
 
-One ``Agent`` object owns everything behind one lock and runs its loops: the master link (register, heartbeat,
-re-register when the master no longer knows it), the status update manager, the container watcher and the sandbox
-garbage collector. Running processes is the containerizer's job (containerizer.py), command and Docker tasks the
-launcher's (launcher.py), custom executors the executor manager's (executors.py); this module decides what to
-launch, reports what happened and recovers after a restart.
+One ``Agent`` puts the agent's parts together and is what the API calls. Each part gets the collaborators it uses
+when it is built, here, and none reaches back into the ``Agent``: the master link (master_link.py: registration,
+heartbeats, updates and messages to the master), the runs and their status update streams (runs.py), sandboxes and
+the ``MESOS_*`` environment (sandbox.py), the containerizer (containerizer.py), the launcher of command and Docker
+tasks (launcher.py), the custom executors (executors.py), recovery after a restart (recovery.py) and the sandbox
+garbage collector (gc.py). This module decides what to launch, kill and shut down, and how the agent ends, as Mesos'
+agent does (src/slave/slave.cpp):
+
+- ``stop()`` (SIGTERM or SIGINT: ``systemctl stop`` or restart, an upgrade) ends this process only. Tasks of
+  frameworks that checkpoint keep running and the next agent recovers them (``--recover=reconnect``); those of
+  frameworks that do not are destroyed (Mesos' Slave::finalize shuts those frameworks down), and a next agent would
+  destroy whatever of theirs is left.
+- ``shutdown()`` (SIGUSR1, see core/server.py) is the explicit way to take the tasks down: every task and executor
+  is killed and its end reported, the master is told the agent leaves (it removes the agent), the agent id is
+  forgotten (the next agent registers as a new one) and the agent stops. ``--recover=cleanup`` destroys what a
+  previous agent left and exits.
 """
 
 from __future__ import annotations
@@ -14,45 +24,36 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
-import requests
-
-from mesolite import MESOS_VERSION
 from mesolite.agent.cgroups import create_isolator
-from mesolite.agent.checkpoint import Checkpoint, destroy_container
+from mesolite.agent.checkpoint import Checkpoint
 from mesolite.agent.config import AgentConfig
 from mesolite.agent.containerizer import Container, Containerizer, Termination
 from mesolite.agent.docker_containerizer import DockerContainerizer
-from mesolite.agent.executors import ExecutorManager, ExecutorRun
+from mesolite.agent.executors import ExecutorManager, ExecutorTimeouts
 from mesolite.agent.fetcher import FetcherCache
 from mesolite.agent.gc import SandboxGC
-from mesolite.agent.launcher import Launcher, TaskRun, kill_grace_of
-from mesolite.agent.status import StatusUpdateManager
+from mesolite.agent.launcher import DEFAULT_KILL_GRACE, Launcher, kill_grace_of
+from mesolite.agent.master_link import MasterLink
+from mesolite.agent.recovery import Recovery
+from mesolite.agent.runs import ExecutorRun, Frameworks, Runs, TaskRun
+from mesolite.agent.sandbox import Sandboxes, live_directories, virtual_paths
 from mesolite.core import protocol as proto
 from mesolite.core.resources import ResourceError, Resources
-from mesolite.core.scheduler_client import MasterLocator, SchedulerError
 
 log = logging.getLogger(__name__)
 
-COMPLETED_TASKS_KEPT = 1000
+# How long a stopping agent waits for the containers it destroys, and a leaving one for its last updates to go out.
+DESTROY_WAIT = 5.0
+FLUSH_WAIT = 3.0
 
 
 class Agent:
     def __init__(self, config: AgentConfig) -> None:
         self.config = config
-        self.id: str | None = None
-        self.master_info: dict[str, Any] | None = None
         self.start_time = time.time()
-        self.frameworks: dict[str, dict[str, Any]] = {}
-        self.tasks: dict[tuple[str, str], TaskRun] = {}
-        self.completed: list[TaskRun] = []
-        self._lock = threading.RLock()
-        self._stop = threading.Event()
-        self._registered = threading.Event()
-        self._session = requests.Session()
-        self._locator: MasterLocator | None = None
-        self._heartbeat_interval = 15.0
         self.checkpoint = Checkpoint(config.work_dir)
         self.isolator = create_isolator(config.isolation, config.cgroups_root, config.cgroups_enable_cfs)
         docker = (
@@ -62,20 +63,85 @@ class Agent:
         self.cache = FetcherCache(
             config.fetcher_cache_dir or os.path.join(config.work_dir, "fetch"), config.fetcher_cache_size
         )
-        self.updates = StatusUpdateManager(
-            self._send_update, retry_min=config.status_retry_min, on_acknowledged=self._acknowledged
+        self.link = MasterLink(
+            config.master,
+            {
+                "hostname": config.advertised_hostname,
+                "ip": config.ip,
+                "port": config.port,
+                "resources": config.resources.to_v1(),
+                "attributes": config.attributes.to_v1(),
+            },
+            self.checkpoint,
+            registration=self._registration,
+            on_registered=self._registered,
+            on_disconnected=self._disconnected,
+            registration_backoff=config.registration_backoff,
         )
-        self.launcher = Launcher(self.containerizer, self.report, self._task_env, self.cache, config.switch_user)
-        self.executors = ExecutorManager(self)
+        agent_id = self.link.current_id
+        self.frameworks = Frameworks(self.checkpoint, agent_id)
+        self.runs = Runs(self.checkpoint, self.link.send_update, agent_id, config.ip, config.status_retry_min)
+        self.sandboxes = Sandboxes(
+            config.work_dir,
+            agent_id,
+            self.runs,
+            self.frameworks,
+            (config.ip, config.port),
+            config.executor_shutdown_grace_period,
+        )
+        self.launcher = Launcher(
+            self.containerizer, self.runs.report, self.sandboxes.task_env, self.cache, config.switch_user
+        )
+        self.executors = ExecutorManager(
+            self.runs,
+            self.frameworks,
+            self.sandboxes,
+            self.containerizer,
+            self.checkpoint,
+            self.link,
+            self.launcher.command_spec,
+            self.cache,
+            ExecutorTimeouts(
+                registration=config.executor_registration_timeout,
+                reregistration=config.executor_reregistration_timeout,
+                shutdown_grace=config.executor_shutdown_grace_period,
+            ),
+        )
+        self.recovery = Recovery(
+            self.checkpoint, self.frameworks, self.runs, self.executors, self.launcher, self.containerizer
+        )
         self.gc = SandboxGC(
-            os.path.join(config.work_dir, "slaves"),
+            self.sandboxes.slaves_dir,
             self._live_directories,
             config.gc_delay,
             config.gc_disk_headroom,
             config.disk_watch_interval,
         )
-        self._checkpoint_dirs: dict[tuple[str, str], str] = {}
-        self._thread: threading.Thread | None = None
+        self._launching = threading.Lock()  # one launch at a time: task groups share their executor's sandbox
+        self._ending = threading.Event()  # stop() or shutdown() began: no more launches
+        self._end_lock = threading.Lock()
+
+    # ------------------------------------------------------------------ glue between the parts
+
+    def _registration(self) -> dict[str, list[dict[str, Any]]]:
+        return {"frameworks": self.frameworks.all(), "tasks": [run.report() for run in self.runs.active()]}
+
+    def _registered(self, agent_id: str) -> None:
+        self.sandboxes.registered(agent_id)
+        self.runs.updates.resume()
+
+    def _disconnected(self) -> None:
+        self.runs.updates.pause()
+
+    def _container_exited(self, container: Container, termination: Termination) -> None:
+        owner = container.owner
+        if isinstance(owner, TaskRun):
+            self.launcher.finished(owner, termination)
+        elif isinstance(owner, ExecutorRun):
+            self.executors.exited(owner, termination)
+
+    def _live_directories(self) -> set[str]:
+        return live_directories(self.runs.active(), self.executors.all())
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -86,40 +152,105 @@ class Agent:
         else:
             log.info("isolation: cgroups (%s)", type(self.isolator).__name__)
         self.containerizer.start()
-        self.recover()
-        self.updates.start()
+        self.link.agent_id = self.recovery.agent_id(reconnect=self.config.recover == "reconnect")
+        self.recovery.run(self.link.agent_id)
+        self.runs.updates.start()
         self.gc.start()
-        self._thread = threading.Thread(target=self._master_loop, name="agent-master-link", daemon=True)
-        self._thread.start()
+        self.link.start()
 
     def stop(self) -> None:
-        """A graceful stop (SIGTERM) destroys every container, so that stopping an agent never leaves processes
-        nobody accounts for (the demo's Ctrl-C, test fixtures, ``systemctl stop``); their terminal updates are
-        checkpointed and sent by the next agent. Tasks survive only an agent that dies (``kill -9``, a crash), which
-        is what recovery is for. Mesos' agent keeps checkpointing frameworks' executors on SIGTERM too; here that
-        would leave every Marathon task (Marathon checkpoints) running after the demo stops."""
-        self._stop.set()
-        doomed: list[Container] = []
-        with self._lock:
-            runs = list(self.tasks.values())
-        for run in runs:
-            if run.executor is None and run.container is not None:
-                doomed.append(run.container)
+        """SIGTERM: end this process, not the tasks. Checkpointing frameworks' tasks keep running for the next agent
+        to recover; those of frameworks that do not checkpoint are destroyed, as Mesos' agent shuts those frameworks
+        down when it terminates (nobody could take them back)."""
+        if not self._begin_end():
+            return
+        doomed = self._destroy(lambda framework_id: not self.frameworks.checkpointing(framework_id))
+        _wait_exited(doomed, DESTROY_WAIT)  # let the watcher record their ends and clean their cgroups up
+        self._stop_parts()
+
+    def shutdown(self) -> None:
+        """SIGUSR1 (Mesos' Slave::shutdown): leave the cluster for good. Every task is killed (command tasks with
+        their kill policy's grace, custom executors with SHUTDOWN and ``--executor_shutdown_grace_period``), their
+        ends go out to the master, then the master is told the agent leaves and removes it (whatever still ran is
+        lost), and the agent id is forgotten so that the next agent on this work dir registers as a new one."""
+        if not self._begin_end():
+            return
+        log.info("shutting down: killing every task, then leaving the cluster")
+        killed, grace = self._kill_everything()
+        if not _wait_exited(killed, grace + 2.0):
+            _wait_exited(self._destroy(lambda _: True), DESTROY_WAIT)
+        # A container's end is reported just after it is seen: wait for every task's terminal update, then for the
+        # updates to reach the master.
+        deadline = time.monotonic() + DESTROY_WAIT
+        while self.runs.active() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        self.runs.updates.flush(FLUSH_WAIT)
+        self.link.stop()
+        if self.link.unregister():
+            log.info("agent %s unregistered from the master", self.link.agent_id)
+        self.checkpoint.forget_agent()
+        self._stop_parts()
+
+    def _begin_end(self) -> bool:
+        """Only the first of stop() and shutdown() does anything: an agent ends once."""
+        with self._end_lock:
+            if self._ending.is_set():
+                return False
+            self._ending.set()
+            return True
+
+    def _stop_parts(self) -> None:
+        self.containerizer.stop()
+        self.runs.updates.stop()
+        self.gc.stop()
+        self.link.stop()
+        self.link.close()
+
+    def _destroy(self, doomed: Callable[[str], bool]) -> list[Container]:
+        """Kill at once the containers of the frameworks ``doomed`` names; answers those to wait for."""
+        containers: list[Container] = []
+        for run in self.runs.active():
+            if run.executor is None and doomed(run.framework_id):
+                if run.container is not None and not run.container.exited.is_set():
+                    containers.append(run.container)
                 self.launcher.destroy(run)
         for executor in self.executors.all():
+            if doomed(executor.framework_id) and executor.state != "TERMINATED":
+                container = self.executors.destroy(executor)
+                if container is not None:
+                    containers.append(container)
+        return containers
+
+    def _kill_everything(self) -> tuple[list[Container], float]:
+        """Kill every task and shut every executor down; answers their containers and the longest grace period."""
+        containers: list[Container] = []
+        grace = 0.0
+        for run in self.runs.active():
+            if run.executor is not None:
+                run.kill_requested = True
+                continue
+            run.kill_message = run.kill_message or "Task killed: the agent is shutting down"
+            task_grace = kill_grace_of(run.info.get("kill_policy"))
+            grace = max(grace, DEFAULT_KILL_GRACE if task_grace is None else task_grace)
+            self.launcher.kill(run)
+            if run.container is not None:
+                containers.append(run.container)
+        for executor in self.executors.all():
+            grace = max(grace, self.config.executor_shutdown_grace_period)
+            self.executors.shutdown(executor)
             if executor.container is not None:
-                doomed.append(executor.container)
-                self.containerizer.destroy(executor.container)
-        deadline = time.monotonic() + 5
-        for container in doomed:  # let the watcher record their ends and clean their cgroups up
-            container.exited.wait(max(0.0, deadline - time.monotonic()))
-        self.containerizer.stop()
-        self.updates.stop()
-        self.gc.stop()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-        if self._locator is not None:
-            self._locator.close()
+                containers.append(executor.container)
+        return containers, grace
+
+    # ------------------------------------------------------------------ identity
+
+    @property
+    def id(self) -> str | None:
+        return self.link.agent_id
+
+    @property
+    def master_info(self) -> dict[str, Any] | None:
+        return self.link.master_info
 
     @property
     def pid(self) -> str:
@@ -127,159 +258,10 @@ class Agent:
 
     @property
     def registered(self) -> bool:
-        return self._registered.is_set()
+        return self.link.registered
 
     def wait_registered(self, timeout: float) -> bool:
-        return self._registered.wait(timeout)
-
-    def checkpointing(self, framework_id: str) -> bool:
-        return bool(self.frameworks.get(framework_id, {}).get("checkpoint"))
-
-    def agent_info(self) -> dict[str, Any]:
-        return {
-            **({"id": proto.wrap(self.id)} if self.id else {}),
-            "hostname": self.config.advertised_hostname,
-            "port": self.config.port,
-            "resources": self.config.resources.to_v1(),
-            "attributes": self.config.attributes.to_v1(),
-        }
-
-    # ------------------------------------------------------------------ master link
-
-    def _master_loop(self) -> None:
-        while not self._stop.is_set():
-            if not self._registered.is_set():
-                try:
-                    self._register()
-                except Exception as exc:  # noqa: BLE001 - keep trying until a master answers
-                    log.info("registration with %s failed: %s", self.config.master, exc)
-                    self._stop.wait(self.config.registration_backoff)
-                    continue
-            if self._stop.wait(self._heartbeat_interval / 3):
-                return
-            try:
-                response = self._session.post(
-                    f"{self.master_url()}/master/internal/heartbeat",
-                    json={"agent_id": proto.wrap(self.id or "")},
-                    timeout=10,
-                )
-            except requests.RequestException as exc:
-                log.info("master %s unreachable: %s", self.config.master, exc)
-                continue
-            if response.status_code == 404:
-                log.warning("master no longer knows agent %s: re-registering", self.id)
-                self._registered.clear()
-                self.updates.pause()
-
-    def _register(self) -> None:
-        with self._lock:
-            body = {
-                "agent_info": {
-                    **({"id": proto.wrap(self.id)} if self.id else {}),
-                    "hostname": self.config.advertised_hostname,
-                    "ip": self.config.ip,
-                    "port": self.config.port,
-                    "resources": self.config.resources.to_v1(),
-                    "attributes": self.config.attributes.to_v1(),
-                    "version": MESOS_VERSION,
-                },
-                "frameworks": list(self.frameworks.values()),
-                "tasks": [self._task_report(run) for run in self.tasks.values()],
-            }
-        response = self._session.post(f"{self.master_url()}/master/internal/register", json=body, timeout=10)
-        if response.status_code != 200:
-            raise RuntimeError(f"master answered {response.status_code}: {response.text[:200]}")
-        answer = response.json()
-        with self._lock:
-            self.id = answer["agent_id"]["value"]
-            self.master_info = answer.get("master_info")
-            self._heartbeat_interval = float(answer.get("heartbeat_interval_seconds", 15.0))
-        self.checkpoint.save_agent(self.id, body["agent_info"])
-        self._link_latest(os.path.join(self.config.work_dir, "slaves"), self.id)
-        log.info("registered with master %s as agent %s", self.config.master, self.id)
-        self._registered.set()
-        self.updates.resume()
-
-    def _task_report(self, run: TaskRun) -> dict[str, Any]:
-        return {
-            "framework_id": proto.wrap(run.framework_id),
-            "task_id": proto.wrap(run.task_id),
-            "executor_id": proto.wrap(run.executor_id),
-            "name": run.info.get("name", ""),
-            "state": run.state,
-            "resources": run.info.get("resources") or [],
-            "role": run.role,
-            "info": run.info,
-            "statuses": run.statuses,
-        }
-
-    def _send_update(self, framework_id: str, status: dict[str, Any]) -> bool:
-        response = self._session.post(
-            f"{self.master_url()}/master/internal/status",
-            json={
-                "framework_id": proto.wrap(framework_id),
-                "agent_id": proto.wrap(self.id or ""),
-                "status": status,
-            },
-            timeout=10,
-        )
-        if response.status_code == 404:
-            self._registered.clear()
-            raise RuntimeError("master does not know this agent")
-        if response.status_code >= 400:
-            raise RuntimeError(f"master answered {response.status_code}: {response.text[:200]}")
-        return bool(response.json().get("acknowledged"))
-
-    def executor_message(self, framework_id: str, executor_id: str, data: str) -> None:
-        """Executor → scheduler: through the master, which relays it as a MESSAGE event."""
-        try:
-            self._session.post(
-                f"{self.master_url()}/master/internal/message",
-                json={
-                    "framework_id": proto.wrap(framework_id),
-                    "agent_id": proto.wrap(self.id or ""),
-                    "executor_id": proto.wrap(executor_id),
-                    "data": data,
-                },
-                timeout=10,
-            )
-        except requests.RequestException as exc:  # framework messages are best effort in Mesos too
-            log.info("dropping a message of executor %s: %s", executor_id, exc)
-
-    def executor_exited(self, framework_id: str, executor_id: str, status: int | None) -> None:
-        """Tell the master a custom executor ended (its resources free, the scheduler's ``executorLost``)."""
-        body: dict[str, Any] = {
-            "framework_id": proto.wrap(framework_id),
-            "agent_id": proto.wrap(self.id or ""),
-            "executor_id": proto.wrap(executor_id),
-        }
-        if status is not None:
-            body["status"] = status
-
-        def send() -> None:
-            for attempt in range(3):
-                try:
-                    self._session.post(f"{self.master_url()}/master/internal/executor_exited", json=body, timeout=10)
-                    return
-                except requests.RequestException as exc:
-                    log.info("executor exit of %s not delivered (%s), attempt %d", executor_id, exc, attempt + 1)
-                    time.sleep(1 + attempt)
-
-        threading.Thread(target=send, name="executor-exited", daemon=True).start()
-
-    def master_url(self) -> str:
-        """The leading master: fixed by ``--master host:port``, or followed in ZooKeeper with ``--master zk://``.
-        No known leader reads as a connection failure, which every caller already retries."""
-        try:
-            if self._locator is None:
-                # Built on first use, in the serving process (a ZooKeeper session must not be forked); ZooKeeper
-                # not answering yet is retried like any unreachable master.
-                self._locator = MasterLocator(self.config.master)
-            return self._locator.url()
-        except SchedulerError as exc:
-            raise requests.ConnectionError(exc.message) from None
-        except Exception as exc:  # noqa: BLE001 - e.g. kazoo's timeout when ZooKeeper is not up yet
-            raise requests.ConnectionError(f"cannot reach ZooKeeper for {self.config.master}: {exc}") from None
+        return self.link.wait_registered(timeout)
 
     # ------------------------------------------------------------------ tasks
 
@@ -290,247 +272,96 @@ class Agent:
         task_id = proto.unwrap(task.get("task_id"))
         if not framework_id or not task_id:
             raise ValueError("launch needs framework_info.id and task.task_id")
+        if self._ending.is_set():
+            log.warning("ignoring task %s: the agent is terminating", task_id)
+            return
         group_executor = message.get("executor")
-        role = str(message.get("role") or framework_info.get("role") or "*")
-        user = framework_info.get("user") or None
         executor_info = group_executor or task.get("executor")
         custom = isinstance(executor_info, dict) and (
             group_executor is None or (executor_info.get("type") == "CUSTOM" and executor_info.get("command"))
         )
-        with self._lock:
-            self.frameworks[framework_id] = framework_info
-            if framework_info.get("checkpoint") and self.id:
-                self.checkpoint.save_framework(self.id, framework_id, framework_info)
-            if (framework_id, task_id) in self.tasks:
+        with self._launching:
+            self.frameworks.remember(framework_id, framework_info)
+            if self.runs.get(framework_id, task_id) is not None:
                 return  # a re-delivered launch
             executor: ExecutorRun | None = None
             if custom:
                 assert isinstance(executor_info, dict)
-                executor = self.executors.executor_for(framework_id, executor_info, role, user)
-                run = TaskRun(
-                    framework_id=framework_id,
-                    task_id=task_id,
-                    executor_id=executor.executor_id,
-                    container_id=executor.container_id,
-                    info=task,
-                    user=user,
-                    role=role,
-                    directory=executor.directory,
-                    executor_directory=executor.directory,
-                    executor=executor,
-                    kill_killing_state=_has_capability(framework_info, "TASK_KILLING_STATE"),
+                executor = self.executors.executor_for(
+                    framework_id, executor_info, _role(message, framework_info), framework_info.get("user") or None
                 )
+                run = self._executor_task(framework_info, task, executor)
             else:
-                executor_id = proto.unwrap((executor_info or {}).get("executor_id")) or task_id
-                executor_dir = self._executor_directory(framework_id, executor_id, group_executor is not None)
-                directory = os.path.join(executor_dir, "tasks", task_id) if group_executor is not None else executor_dir
-                run = TaskRun(
-                    framework_id=framework_id,
-                    task_id=task_id,
-                    executor_id=executor_id,
-                    container_id=os.path.basename(executor_dir),
-                    info=task,
-                    user=user,
-                    role=role,
-                    directory=directory,
-                    executor_directory=executor_dir,
-                    kill_killing_state=_has_capability(framework_info, "TASK_KILLING_STATE"),
-                )
-                if group_executor is not None:
-                    group = [
-                        r
-                        for r in self.tasks.values()
-                        if r.framework_id == framework_id and r.executor_id == executor_id
-                    ]
-                    run.group = group[0].group if group and group[0].group is not None else []
-                    run.group.append(run)
-            if framework_info.get("checkpoint") and self.id:
-                run.checkpoint_dir = self.checkpoint.task_dir(
-                    self.id, framework_id, run.executor_id, run.container_id, task_id
-                )
-                self.checkpoint.save_task(run.checkpoint_dir, run.record())
-                self._checkpoint_dirs[(framework_id, task_id)] = run.checkpoint_dir
-            self.tasks[(framework_id, task_id)] = run
+                run = self._command_task(message, framework_info, task, executor_info)
+            self.runs.add(run, checkpoint=bool(framework_info.get("checkpoint")))
         if executor is not None:
             self.executors.launch(executor, run, group_executor is not None)
         else:
             self.launcher.launch(run)
 
-    def new_run_directory(self, framework_id: str, executor_id: str) -> str:
-        return self._executor_directory(framework_id, executor_id, shared=False)
-
-    def _executor_directory(self, framework_id: str, executor_id: str, shared: bool) -> str:
-        """<work_dir>/slaves/<agent>/frameworks/<fw>/executors/<ex>/runs/<container>, with ``latest`` links.
-
-        Tasks of one task group share their executor's run directory, each in ``tasks/<task_id>`` below it."""
-        runs = os.path.join(
-            self.config.work_dir,
-            "slaves",
-            self.id or "unregistered",
-            "frameworks",
-            framework_id,
-            "executors",
-            executor_id,
-            "runs",
+    def _executor_task(self, framework_info: dict[str, Any], task: dict[str, Any], executor: ExecutorRun) -> TaskRun:
+        """A task a custom executor runs, in the executor's sandbox."""
+        return TaskRun(
+            framework_id=executor.framework_id,
+            task_id=str(proto.unwrap(task.get("task_id"))),
+            executor_id=executor.executor_id,
+            container_id=executor.container_id,
+            info=task,
+            user=framework_info.get("user") or None,
+            role=executor.role,
+            directory=executor.directory,
+            executor_directory=executor.directory,
+            executor=executor,
+            kill_killing_state=_has_capability(framework_info, "TASK_KILLING_STATE"),
         )
-        if shared:
-            latest = os.path.join(runs, "latest")
-            if os.path.islink(latest) and any(
-                r.executor_id == executor_id and r.framework_id == framework_id and not r.terminal
-                for r in self.tasks.values()
-            ):
-                return os.path.join(runs, os.readlink(latest))
-        container_id = proto.new_id()
-        path = os.path.join(runs, container_id)
-        os.makedirs(path, exist_ok=True)
-        self._link_latest(runs, container_id)
-        return path
 
-    @staticmethod
-    def _link_latest(directory: str, target: str) -> None:
-        os.makedirs(directory, exist_ok=True)
-        link = os.path.join(directory, "latest")
-        temporary = f"{link}.{os.getpid()}.{threading.get_ident()}"
-        try:
-            os.symlink(target, temporary)
-            os.replace(temporary, link)
-        except OSError as exc:
-            log.warning("could not update %s: %s", link, exc)
-
-    def executor_env(
-        self, framework_id: str, executor_id: str, directory: str, container_id: str, role: str
-    ) -> dict[str, str]:
-        """The environment Mesos gives an executor (src/slave/slave.cpp executorEnvironment())."""
-        checkpoint = self.checkpointing(framework_id)
-        env = dict(os.environ)
-        env.update(
-            {
-                "MESOS_FRAMEWORK_ID": framework_id,
-                "MESOS_EXECUTOR_ID": executor_id,
-                "MESOS_DIRECTORY": directory,
-                "MESOS_SANDBOX": directory,
-                "MESOS_AGENT_ID": self.id or "",
-                "MESOS_SLAVE_ID": self.id or "",
-                "MESOS_SLAVE_PID": self.pid,
-                "MESOS_AGENT_ENDPOINT": f"{self.config.ip}:{self.config.port}",
-                "MESOS_CONTAINER_ID": container_id,
-                "MESOS_CHECKPOINT": "1" if checkpoint else "0",
-                "MESOS_HTTP_COMMAND_EXECUTOR": "0",
-                "MESOS_EXECUTOR_SHUTDOWN_GRACE_PERIOD": f"{self.config.executor_shutdown_grace_period:g}secs",
-                "MESOS_ALLOCATION_ROLE": role,
-                "LIBPROCESS_PORT": "0",
-            }
+    def _command_task(
+        self, message: dict[str, Any], framework_info: dict[str, Any], task: dict[str, Any], executor_info: Any
+    ) -> TaskRun:
+        """A command or Docker task, or a member of a task group (Mesos' default executor's part, played here)."""
+        framework_id = str(proto.unwrap(framework_info.get("id")))
+        task_id = str(proto.unwrap(task.get("task_id")))
+        grouped = message.get("executor") is not None
+        executor_id = proto.unwrap((executor_info or {}).get("executor_id")) or task_id
+        executor_dir = self.sandboxes.executor_directory(framework_id, executor_id, shared=grouped)
+        run = TaskRun(
+            framework_id=framework_id,
+            task_id=task_id,
+            executor_id=executor_id,
+            container_id=os.path.basename(executor_dir),
+            info=task,
+            user=framework_info.get("user") or None,
+            role=_role(message, framework_info),
+            directory=os.path.join(executor_dir, "tasks", task_id) if grouped else executor_dir,
+            executor_directory=executor_dir,
+            kill_killing_state=_has_capability(framework_info, "TASK_KILLING_STATE"),
         )
-        if checkpoint:
-            env["MESOS_RECOVERY_TIMEOUT"] = "15mins"
-            env["MESOS_SUBSCRIPTION_BACKOFF_MAX"] = "2secs"
-        return env
-
-    def _task_env(self, run: TaskRun) -> dict[str, str]:
-        env = self.executor_env(run.framework_id, run.executor_id, run.executor_directory, run.container_id, run.role)
-        env.update({"MESOS_SANDBOX": run.directory, "MESOS_TASK_ID": run.task_id})
-        return env
-
-    # ------------------------------------------------------------------ status updates
-
-    def report(
-        self, run: TaskRun, state: str, reason: str | None = None, message: str | None = None, **extra: Any
-    ) -> None:
-        """A state change the agent itself observed (command, Docker and group tasks; executor failures)."""
-        status = proto.task_status(
-            run.task_id,
-            state,
-            agent_id=self.id,
-            executor_id=run.executor_id if run.executor_id != run.task_id else None,
-            source="SOURCE_EXECUTOR" if run.executor is None else "SOURCE_AGENT",
-            reason=reason,
-            message=message,
-            **extra,
-        )
-        if state == "TASK_RUNNING":
-            status["container_status"] = self._container_status(run)
-        self._record(run, status)
-
-    def executor_update(self, run: TaskRun, status: dict[str, Any]) -> None:
-        """A status update a custom executor sent (its uuid is kept: the scheduler acknowledges that one)."""
-        status = dict(status)
-        status["task_id"] = proto.wrap(run.task_id)
-        status.setdefault("timestamp", time.time())
-        status.setdefault("source", "SOURCE_EXECUTOR")
-        status["executor_id"] = proto.wrap(run.executor_id)
-        if self.id:
-            status["agent_id"] = proto.wrap(self.id)
-        if status.get("state") == "TASK_RUNNING" and "container_status" not in status:
-            status["container_status"] = self._container_status(run)
-        self._record(run, status)
-
-    def _container_status(self, run: TaskRun) -> dict[str, Any]:
-        container = run.container or (run.executor.container if run.executor is not None else None)
-        ips = (container.ips if container is not None else []) or [self.config.ip]
-        out: dict[str, Any] = {
-            "container_id": {"value": run.container_id},
-            "network_infos": [{"ip_addresses": [{"protocol": "IPv4", "ip_address": ip} for ip in ips]}],
-        }
-        if run.pid:
-            out["executor_pid"] = run.pid
-        return out
-
-    def _record(self, run: TaskRun, status: dict[str, Any]) -> None:
-        """Every state change of a task becomes an update on its stream, checkpointed first when the framework
-        checkpoints (so a restarted agent resends what the scheduler has not acknowledged)."""
-        state = str(status["state"])
-        with self._lock:
-            if run.terminal:
-                return
-            run.state = state
-            entry = {k: status[k] for k in ("state", "timestamp", "container_status", "healthy") if k in status}
-            run.statuses.append(entry)
-            if run.checkpoint_dir is not None:
-                self.checkpoint.append_update(run.checkpoint_dir, {"status": status})
-            if run.terminal:
-                run.finished = time.time()
-                _touch(run.executor_directory)  # the sandbox's garbage collection delay starts now
-                self.tasks.pop((run.framework_id, run.task_id), None)
-                self.completed.append(run)
-                del self.completed[:-COMPLETED_TASKS_KEPT]
-            siblings = [r for r in run.group or [] if r is not run and not r.terminal]
-        self.updates.enqueue(run.framework_id, status)
-        if state in ("TASK_FAILED", "TASK_KILLED") and siblings:
-            # Like Mesos' default executor: one task of a group failing or being killed takes the group down.
-            for sibling in siblings:
-                self.launcher.kill(sibling, reason="REASON_TASK_GROUP_INVALID" if state == "TASK_FAILED" else None)
+        if grouped:
+            members = self.runs.of_executor(framework_id, executor_id)
+            run.group = members[0].group if members and members[0].group is not None else []
+            run.group.append(run)
+        return run
 
     def acknowledge(self, framework_id: str, task_id: str, status_uuid: str) -> None:
-        self.updates.acknowledge(framework_id, task_id, status_uuid)
-
-    def _acknowledged(self, framework_id: str, task_id: str, status_uuid: str, remaining: int) -> None:
-        with self._lock:
-            task_dir = self._checkpoint_dirs.get((framework_id, task_id))
-            live = (framework_id, task_id) in self.tasks
-            if task_dir is None:
-                return
-            if not live and remaining == 0:
-                # Terminal and acknowledged: nothing left to recover.
-                del self._checkpoint_dirs[(framework_id, task_id)]
-                self.checkpoint.remove_task(task_dir)
-            else:
-                self.checkpoint.append_update(task_dir, {"ack": status_uuid})
-
-    # ------------------------------------------------------------------ containers ending
-
-    def _container_exited(self, container: Container, termination: Termination) -> None:
-        owner = container.owner
-        if isinstance(owner, TaskRun):
-            self.launcher.finished(owner, termination)
-        elif isinstance(owner, ExecutorRun):
-            self.executors.exited(owner, termination)
+        self.runs.acknowledge(framework_id, task_id, status_uuid)
 
     # ------------------------------------------------------------------ kill, shutdown, messages
 
     def kill(self, framework_id: str, task_id: str, kill_policy: Any = None) -> bool:
-        with self._lock:
-            run = self.tasks.get((framework_id, task_id))
+        """Kill a task; one the agent does not have is answered TASK_LOST, as the Mesos agent does."""
+        run = self.runs.get(framework_id, task_id)
         if run is None:
+            self.runs.updates.enqueue(
+                framework_id,
+                proto.task_status(
+                    task_id,
+                    "TASK_LOST",
+                    agent_id=self.id,
+                    source="SOURCE_AGENT",
+                    reason="REASON_TASK_UNKNOWN",
+                    message="Cannot find task to kill",
+                ),
+            )
             return False
         if run.executor is not None:
             run.kill_requested = True
@@ -543,9 +374,9 @@ class Agent:
         return True
 
     def shutdown_framework(self, framework_id: str) -> None:
-        with self._lock:
-            runs = [r for r in self.tasks.values() if r.framework_id == framework_id]
-        for run in runs:
+        for run in self.runs.active():
+            if run.framework_id != framework_id:
+                continue
             if run.executor is None:
                 self.launcher.kill(run, reason="REASON_FRAMEWORK_REMOVED")
             else:
@@ -553,7 +384,7 @@ class Agent:
         for executor in self.executors.all():
             if executor.framework_id == framework_id:
                 self.executors.shutdown(executor, "REASON_FRAMEWORK_REMOVED")
-        self.updates.forget_framework(framework_id)
+        self.runs.updates.forget_framework(framework_id)
 
     def shutdown_executor(self, framework_id: str, executor_id: str) -> None:
         executor = self.executors.get(framework_id, executor_id)
@@ -562,159 +393,29 @@ class Agent:
                 run.kill_requested = True
             self.executors.shutdown(executor, "REASON_EXECUTOR_TERMINATED")
             return
-        with self._lock:
-            runs = [r for r in self.tasks.values() if r.framework_id == framework_id and r.executor_id == executor_id]
-        for run in runs:
+        for run in self.runs.of_executor(framework_id, executor_id):
             self.launcher.kill(run, reason="REASON_EXECUTOR_TERMINATED")
 
     def framework_message(self, framework_id: str, executor_id: str, data: str) -> bool:
         """Scheduler → executor; command tasks have no executor to hand it to (dropped, as in Mesos)."""
         return self.executors.framework_message(framework_id, executor_id, data)
 
-    # ------------------------------------------------------------------ recovery
-
-    def recover(self) -> None:
-        """Take back what the previous agent process left (Mesos' Slave::recover): the agent id, checkpointed
-        frameworks, executors and tasks with their unacknowledged updates, and the containers still running.
-        Containers of frameworks that do not checkpoint are destroyed, as are all of them with --recover=cleanup."""
-        records = {str(r["id"]): r for r in self.checkpoint.containers()}
-        agent_id = self.checkpoint.recovered_agent_id() if self.config.recover == "reconnect" else None
-        if agent_id is not None:
-            self.id = agent_id
-            self.frameworks.update(self.checkpoint.frameworks(agent_id))
-            self._recover_executors(agent_id, records)
-            self._recover_tasks(agent_id, records)
-        for record in records.values():
-            log.info("destroying container %s left by the previous agent (not recoverable)", record.get("id"))
-            destroy_container(self.checkpoint, record)
-        if agent_id is not None:
-            log.info("recovered agent %s: %d tasks, %d executors", agent_id, len(self.tasks), len(self.executors.all()))
-
-    def _recover_executors(self, agent_id: str, records: dict[str, dict[str, Any]]) -> None:
-        for record in self.checkpoint.executors(agent_id):
-            container_record = records.pop(str(record.get("container_id")), None)
-            if container_record is None or record.get("framework_id") not in self.frameworks:
-                continue
-            executor = ExecutorRun(
-                framework_id=str(record["framework_id"]),
-                executor_id=str(record["executor_id"]),
-                info=record.get("info") or {},
-                container_id=str(record["container_id"]),
-                directory=str(record.get("directory", "")),
-                role=str(record.get("role") or "*"),
-                checkpoint=True,
-                user=record.get("user"),
-                launched=float(record.get("launched") or time.time()),
-            )
-            self.executors.executors[executor.key] = executor
-            container, termination = self.containerizer.recover(container_record, executor)
-            executor.container = container
-            if termination is None:
-                timeout = self.config.executor_reregistration_timeout
-                threading.Timer(timeout, self.executors.reregistration_timeout, args=(executor, timeout)).start()
-            else:
-                executor.termination = None
-                threading.Thread(target=self.executors.exited, args=(executor, termination), daemon=True).start()
-
-    def _recover_tasks(self, agent_id: str, records: dict[str, dict[str, Any]]) -> None:
-        for task_dir, record, entries in self.checkpoint.tasks(agent_id):
-            framework_id, task_id = str(record.get("framework_id")), str(record.get("task_id"))
-            statuses = [e["status"] for e in entries if isinstance(e.get("status"), dict)]
-            acknowledged = {e["ack"] for e in entries if "ack" in e}
-            unacknowledged = [s for s in statuses if s.get("uuid") not in acknowledged]
-            run = TaskRun(
-                framework_id=framework_id,
-                task_id=task_id,
-                executor_id=str(record.get("executor_id")),
-                container_id=str(record.get("container_id")),
-                info=record.get("info") or {},
-                role=str(record.get("role") or "*"),
-                directory=str(record.get("directory", "")),
-                executor_directory=str(record.get("executor_directory", "")),
-                kill_killing_state=bool(record.get("kill_killing_state")),
-                user=record.get("user"),
-                checkpoint_dir=task_dir,
-                launched=float(record.get("launched") or time.time()),
-            )
-            run.started.set()
-            for status in statuses:
-                run.state = str(status.get("state"))
-                run.statuses.append(
-                    {k: status[k] for k in ("state", "timestamp", "container_status", "healthy") if k in status}
-                )
-            if run.terminal and not unacknowledged:
-                self.checkpoint.remove_task(task_dir)
-                continue
-            self._checkpoint_dirs[(framework_id, task_id)] = task_dir
-            for status in unacknowledged:
-                self.updates.enqueue(framework_id, status)
-            if run.terminal:
-                self.completed.append(run)
-                continue
-            self.tasks[(framework_id, task_id)] = run
-            if record.get("custom_executor"):
-                self._recover_executor_task(run)
-                continue
-            container_id = run.container_id if not record.get("group") else f"{run.container_id}.{task_id}"
-            container_record = records.pop(container_id, None)
-            if container_record is None:
-                self.report(
-                    run, "TASK_FAILED", "REASON_AGENT_RESTARTED", "The agent restarted while launching the task"
-                )
-                continue
-            container, termination = self.containerizer.recover(container_record, run)
-            run.container = container
-            if termination is not None:
-                self.launcher.finished(run, termination)
-            elif run.state == "TASK_RUNNING":
-                self.launcher.start_health_checks(run)
-
-    def _recover_executor_task(self, run: TaskRun) -> None:
-        executor = self.executors.get(run.framework_id, run.executor_id)
-        if executor is None:
-            self.report(
-                run, "TASK_FAILED", "REASON_EXECUTOR_TERMINATED", "Executor terminated while the agent was down"
-            )
-            return
-        run.executor = executor
-        with executor.lock:
-            executor.tasks[run.task_id] = run
-            if run.state == "TASK_STAGING":
-                executor.queued.append(run)
-
     # ------------------------------------------------------------------ reads
-
-    def runs(self) -> tuple[list[TaskRun], list[TaskRun]]:
-        with self._lock:
-            return list(self.tasks.values()), list(self.completed)
-
-    def _live_directories(self) -> set[str]:
-        active, _ = self.runs()
-        live = {r.executor_directory for r in active}
-        live.update(e.directory for e in self.executors.all() if e.state != "TERMINATED")
-        return live
 
     def sandbox_paths(self) -> dict[str, str]:
         """The virtual ``/frameworks/<fw>/executors/<ex>/runs/latest`` paths the UI and tools use."""
-        active, completed = self.runs()
-        paths: dict[str, str] = {}
-        for run in completed + active:
-            paths[f"/frameworks/{run.framework_id}/executors/{run.executor_id}/runs/latest"] = run.executor_directory
-            paths[f"/frameworks/{run.framework_id}/executors/{run.executor_id}/runs/{run.container_id}"] = (
-                run.executor_directory
-            )
-        for executor in self.executors.all():
-            base = f"/frameworks/{executor.framework_id}/executors/{executor.executor_id}/runs"
-            paths[f"{base}/latest"] = executor.directory
-            paths[f"{base}/{executor.container_id}"] = executor.directory
-        return paths
+        active, completed = self.runs.snapshot()
+        return virtual_paths(completed + active, self.executors.all())
 
 
-def _touch(path: str) -> None:
-    try:
-        os.utime(path)
-    except OSError:
-        pass
+def _wait_exited(containers: list[Container], timeout: float) -> bool:
+    """Whether every container ended within ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    return all(container.exited.wait(max(0.0, deadline - time.monotonic())) for container in containers)
+
+
+def _role(message: dict[str, Any], framework_info: dict[str, Any]) -> str:
+    return str(message.get("role") or framework_info.get("role") or "*")
 
 
 def _has_capability(framework_info: dict[str, Any], name: str) -> bool:

@@ -34,6 +34,7 @@ class _Stream:
     pending: deque[dict[str, Any]] = field(default_factory=deque)
     next_send: float = 0.0
     backoff: float = RETRY_MIN
+    delivered: bool = False  # the head reached the master (its acknowledgement may still be due)
 
 
 class StatusUpdateManager:
@@ -85,6 +86,7 @@ class StatusUpdateManager:
             stream.pending.append(status)
             if len(stream.pending) == 1:
                 stream.next_send = 0.0
+                stream.delivered = False
         self._wake.set()
 
     def acknowledge(self, framework_id: str, task_id: str, status_uuid: str) -> bool:
@@ -103,6 +105,25 @@ class StatusUpdateManager:
             stream = self._streams.get((framework_id, task_id))
             return list(stream.pending) if stream else []
 
+    def flush(self, timeout: float) -> bool:
+        """Wait (up to ``timeout``) until every stream's last update has reached the master (acknowledgements of
+        the earlier ones coming back meanwhile): an agent leaving for good sends what it has before it goes. False
+        when something could not go (a master or a scheduler not answering, or no master known)."""
+        deadline = time.monotonic() + timeout
+        while not self._paused:
+            with self._lock:
+                waiting = any(
+                    stream.pending and (len(stream.pending) > 1 or not stream.delivered)
+                    for stream in self._streams.values()
+                )
+            if not waiting:
+                return True
+            if time.monotonic() >= deadline:
+                return False
+            self._wake.set()
+            time.sleep(0.02)
+        return False
+
     def forget_framework(self, framework_id: str) -> None:
         with self._lock:
             for key in [k for k in self._streams if k[0] == framework_id]:
@@ -111,6 +132,7 @@ class StatusUpdateManager:
     def _advance(self, framework_id: str, task_id: str, stream: _Stream) -> int:
         stream.pending.popleft()
         stream.next_send = 0.0
+        stream.delivered = False
         stream.backoff = self._retry_min
         if not stream.pending:
             del self._streams[(framework_id, task_id)]
@@ -138,11 +160,13 @@ class StatusUpdateManager:
                 except Exception as exc:  # noqa: BLE001 - retried on the stream's backoff
                     log.info("status update for task %s not delivered yet: %s", key[1], exc)
                     continue
-                if settled:
-                    remaining = None
-                    with self._lock:
-                        if stream.pending and stream.pending[0] is status:
+                remaining = None
+                with self._lock:
+                    if stream.pending and stream.pending[0] is status:
+                        stream.delivered = True
+                        if settled:
                             remaining = self._advance(key[0], key[1], stream)
+                if settled:
                     self._wake.set()
                     if remaining is not None and self._on_acknowledged is not None:
                         self._on_acknowledged(key[0], key[1], str(status.get("uuid")), remaining)

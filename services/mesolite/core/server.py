@@ -4,11 +4,23 @@ One worker with threads: every service holds its state in memory and owns backgr
 would mean several diverging copies, and ``--preload`` would leave the loops in the arbiter (threads do not survive
 ``fork``). The app is therefore built inside the worker, its service started there, and stopped on worker exit.
 The CLI, the tests and the systemd units all run exactly this.
+
+Signals (sent to the arbiter, the main process; gunicorn forwards them to the worker):
+
+- SIGTERM, SIGINT, SIGQUIT: the service stops (``Service.stop``) and the process exits. For the agent that ends the
+  agent process only: checkpointed tasks keep running for the next agent to recover, as in Mesos.
+- SIGUSR1: gunicorn reopens its log files, in the arbiter and in the worker. A service that also has a
+  ``shutdown()`` (the agent) reads it as Mesos' agent does: the worker runs ``shutdown()`` (the agent kills its
+  tasks, tells the master it leaves and stops), then asks the arbiter to stop (SIGTERM to its parent), and the
+  process exits. ``kill -USR1 <main pid>`` (``systemctl kill --kill-who=main -s USR1``) is therefore how an operator
+  takes an agent and its tasks down; both the arbiter's forwarded signal and one sent to the worker directly lead
+  to the same single shutdown. Whichever of a stop and a shutdown begins first is the one that happens.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import threading
 from collections.abc import Callable
@@ -19,7 +31,8 @@ from gunicorn.app.base import BaseApplication
 
 
 class Service(Protocol):
-    """What a service object exposes to the runner: its loops start in the worker and stop with it."""
+    """What a service object exposes to the runner: its loops start in the worker and stop with it. A service may
+    also have ``shutdown()``, a second way to end on SIGUSR1 that takes down what it runs before it stops."""
 
     def start(self) -> None: ...
     def stop(self) -> None: ...
@@ -27,7 +40,7 @@ class Service(Protocol):
 
 SERVICE_KEY = "mesolite.service"
 STOPPER_KEY = "mesolite.service-stopper"
-# How long a service may take to stop (an agent destroying its containers waits up to 5 s for them).
+# How long a service may take to stop (an agent destroying non-checkpointed containers waits up to 5 s for them).
 STOP_TIMEOUT = 12
 
 
@@ -72,23 +85,37 @@ class _Stopper:
     """Stops the service once, starting the moment the worker is told to go.
 
     gunicorn calls ``worker_exit`` only after its graceful period, and its arbiter kills the worker when that
-    period ends, so a service whose stop takes a while (an agent destroying its containers) would be killed half
-    way. Stopping starts instead in the worker's own SIGTERM/SIGINT/SIGQUIT handlers (chained before gunicorn's),
-    in a thread, and ``worker_exit`` waits for it; stopping the service also ends its long-lived streams, which
-    lets the worker finish its requests sooner."""
+    period ends, so a service whose stop takes a while (an agent destroying containers) would be killed half way.
+    Stopping starts instead in the worker's own SIGTERM/SIGINT/SIGQUIT handlers (chained before gunicorn's), in a
+    thread, and ``worker_exit`` waits for it; stopping the service also ends its long-lived streams, which lets the
+    worker finish its requests sooner.
+
+    A service with ``shutdown()`` also gets SIGUSR1 (chained after gunicorn's log reopening): the shutdown runs in
+    the same thread slot, without any graceful period to fit in (the arbiter is not stopping yet), and then asks
+    the arbiter to stop the process."""
 
     def __init__(self, service: Service) -> None:
         self._service = service
         self._thread: threading.Thread | None = None
+        self._arbiter = os.getppid()  # built in the worker, whose parent is the arbiter
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT):
             previous = signal.getsignal(sig)
-            signal.signal(sig, self._handler(previous))
+            signal.signal(sig, self._handler(previous, self.begin))
+        shutdown = getattr(service, "shutdown", None)
+        self._shutdown_service: Callable[[], None] | None = shutdown if callable(shutdown) else None
+        if self._shutdown_service is not None:
+            previous = signal.getsignal(signal.SIGUSR1)
+            signal.signal(signal.SIGUSR1, self._handler(previous, self.begin_shutdown, after=True))
 
-    def _handler(self, previous: Any) -> Callable[[int, Any], None]:
+    @staticmethod
+    def _handler(previous: Any, begin: Callable[[], None], after: bool = False) -> Callable[[int, Any], None]:
         def handle(signum: int, frame: Any) -> None:
-            self.begin()
+            if not after:
+                begin()
             if callable(previous):
                 previous(signum, frame)
+            if after:
+                begin()
 
         return handle
 
@@ -99,11 +126,27 @@ class _Stopper:
             self._thread = threading.Thread(target=self._stop, name="service-stop")
             self._thread.start()
 
+    def begin_shutdown(self) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._shutdown, name="service-shutdown")
+            self._thread.start()
+
     def _stop(self) -> None:
         try:
             self._service.stop()
         except Exception:  # shutting down: report, never mask the exit
             logging.getLogger(__name__).exception("error stopping service")
+
+    def _shutdown(self) -> None:
+        assert self._shutdown_service is not None
+        try:
+            self._shutdown_service()
+        except Exception:  # whatever happened, the process must still end
+            logging.getLogger(__name__).exception("error shutting the service down")
+            self._stop()
+        # The worker cannot end the process alone (the arbiter would start a new worker): ask the arbiter, unless
+        # it is gone already (never signal whoever adopted us).
+        os.kill(self._arbiter if os.getppid() == self._arbiter else os.getpid(), signal.SIGTERM)
 
     def finish(self, timeout: float) -> None:
         self.begin()

@@ -145,6 +145,38 @@ class AgentLifecycle:
             self._operator_events.framework_added(framework)
         return framework
 
+    def unregister(self, agent_id: str | None) -> bool:
+        """An agent leaving for good (SIGUSR1; Mesos' UnregisterSlaveMessage): it is removed, from the registry too,
+        whatever it still ran is TASK_LOST (REASON_AGENT_REMOVED), and frameworks get the agent's FAILURE event.
+        False for an agent the master does not know."""
+        agent = self._cluster.agents.get(agent_id or "")
+        if agent is None:
+            return False
+        log.info("agent %s (%s) unregistered", agent.id, agent.endpoint)
+        self._offers.rescind_agent(agent)
+        del self._cluster.agents[agent.id]
+        self._registry.forget_agent(agent.id)
+        for task in list(agent.tasks.values()):
+            framework = self._cluster.frameworks.get(task.framework_id)
+            if framework is None or proto.is_terminal(task.state):
+                continue
+            status = proto.task_status(
+                task.id,
+                "TASK_LOST",
+                agent_id=agent.id,
+                source="SOURCE_MASTER",
+                reason="REASON_AGENT_REMOVED",
+                message=f"Agent {agent.hostname} removed: the agent unregistered",
+                with_uuid=False,
+            )
+            self._tasks.apply_status(task, status)
+            self._tasks.finish(task)
+            framework.send(events.update(framework, status))
+        for framework in self._cluster.frameworks.values():
+            framework.send(events.failure(agent.id))
+        self._wake()
+        return True
+
     def heartbeat(self, agent_id: str | None) -> bool:
         """False tells the agent the master does not know it (a restart): it re-registers with its tasks."""
         agent = self._cluster.active_agent(agent_id)

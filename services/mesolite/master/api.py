@@ -328,6 +328,12 @@ def _agent_protocol(master: Master) -> Blueprint:
             return text_response("Unknown agent: re-register", 404)
         return json_response({})
 
+    @bp.post("/unregister")
+    def unregister() -> Response:
+        if not master.unregister_agent(calls.parse_heartbeat(body())):
+            return text_response("Unknown agent", 404)
+        return Response(status=202)
+
     @bp.post("/status")
     def status() -> Response:
         settled = master.agent_status_update(calls.parse_status_update(body()))

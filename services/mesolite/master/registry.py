@@ -120,6 +120,9 @@ class Registry:
             {"framework_info": framework.framework_info(), "registered_time": framework.registered_time},
         )
 
+    def forget_agent(self, agent_id: str) -> None:
+        self.store.delete(f"agents/{agent_id}")
+
     def forget_framework(self, framework_id: str) -> None:
         self.store.delete(f"frameworks/{framework_id}")
 

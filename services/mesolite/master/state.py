@@ -216,6 +216,10 @@ class Master:
             self._agent_ops.admitted(self.cluster.agents[agent_id])
             return agent_id
 
+    def unregister_agent(self, agent_id: str | None) -> bool:
+        with self._lock:
+            return self._agents.unregister(agent_id)
+
     def agent_heartbeat(self, agent_id: str | None) -> bool:
         """False tells the agent the master does not know it (a restart): it re-registers with its tasks."""
         with self._lock:

@@ -1,5 +1,5 @@
-"""Checkpointing and recovery: tasks survive the agent (kill -9, restart), ``--recover=cleanup`` kills them, a
-graceful stop takes its tasks along, and finished sandboxes are garbage collected."""
+"""Checkpointing and recovery: checkpointed tasks survive the agent (kill -9, SIGTERM, a restart) and the next agent
+takes them back; ``--recover=cleanup`` and SIGUSR1 take them down; finished sandboxes are garbage collected."""
 
 from __future__ import annotations
 
@@ -89,20 +89,106 @@ def test_recover_cleanup_kills_what_a_dead_agent_left(cluster: Cluster) -> None:
     wait_until(lambda: not os.path.exists(f"/proc/{pid}"), what="--recover=cleanup to kill the task")
 
 
-def test_a_graceful_stop_destroys_even_checkpointed_tasks_and_the_next_agent_reports_them(cluster: Cluster) -> None:
+def test_sigterm_ends_the_agent_only_and_the_next_agent_takes_the_task_back(cluster: Cluster) -> None:
+    """``systemctl stop``/restart or an upgrade (SIGTERM) must not touch checkpointed tasks, as in Mesos."""
     master = cluster.start_master()
     agent = cluster.start_agent()
+    agent_id = cluster.agent_id(agent)
     keep = SchedulerClient(master.url, CHECKPOINTED)
     keep.subscribe()
     try:
         offer = next_offer(keep)
-        keep.launch(offer, [task("stopped", offer)])
-        pid = _pid(update_for(keep, "stopped", "TASK_RUNNING"))
-        agent.stop()  # SIGTERM
-        assert not os.path.exists(f"/proc/{pid}")
+        keep.launch(offer, [task("outliver", offer)])
+        pid = _pid(update_for(keep, "outliver", "TASK_RUNNING"))
+        assert agent.process is not None
+        agent.send_signal(signal.SIGTERM)
+        assert agent.process.wait(timeout=15) == 0
+        time.sleep(1)
+        assert os.path.exists(f"/proc/{pid}"), "SIGTERM took the checkpointed task down"
+
         agent.start()
-        killed = update_for(keep, "stopped", "TASK_KILLED", timeout=30)
-        assert killed["message"] == "Command terminated with signal Killed"
+        wait_until(lambda: cluster.agent_id(agent) == agent_id, what="re-registration under the same id")
+        [executor] = [e for f in agent.get("/state").json()["frameworks"] for e in f["executors"]]
+        assert executor["tasks"][0]["state"] == "TASK_RUNNING"
+        assert executor["tasks"][0]["statuses"][-1]["container_status"]["executor_pid"] == pid
+        keep.kill("outliver", agent_id)
+        assert update_for(keep, "outliver", "TASK_KILLED")["message"] == "Command terminated with signal Terminated"
+        wait_until(lambda: not os.path.exists(f"/proc/{pid}"), what="the recovered task to be killed")
+    finally:
+        keep.close()
+
+
+def _processes_under(directory: str) -> list[int]:
+    """Processes whose command line or working directory is inside ``directory``."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as handle:
+                cmdline = handle.read().decode(errors="replace")
+            cwd = os.readlink(f"/proc/{entry}/cwd")
+        except OSError:
+            continue
+        if directory in cmdline or cwd.startswith(directory):
+            found.append(int(entry))
+    return found
+
+
+def _ignores_sigterm(pid: int) -> bool:
+    with open(f"/proc/{pid}/status") as handle:
+        mask = next(int(line.split()[1], 16) for line in handle if line.startswith("SigIgn:"))
+    return bool(mask & (1 << (signal.SIGTERM - 1)))
+
+
+def _events_until_failure(client: SchedulerClient, timeout: float = 20.0) -> tuple[dict[str, dict], dict]:
+    """The last update of each task (acknowledged as they come) up to the FAILURE event, and that event."""
+    last: dict[str, dict] = {status["task_id"]["value"]: status for status in client.__dict__.get("seen_updates", [])}
+    deadline = time.monotonic() + timeout
+    while True:
+        event = client.next_event(None, max(0.01, deadline - time.monotonic()))
+        if event["type"] == "FAILURE":
+            return last, event["failure"]
+        if event["type"] == "UPDATE":
+            status = event["update"]["status"]
+            client.acknowledge(status)
+            last[status["task_id"]["value"]] = status
+
+
+def test_sigusr1_shuts_the_tasks_down_and_the_agent_leaves_the_master(cluster: Cluster) -> None:
+    """Mesos' SIGUSR1: the explicit way to take an agent and everything it runs out of the cluster."""
+    master = cluster.start_master()
+    agent = cluster.start_agent()
+    agent_id = cluster.agent_id(agent)
+    keep = SchedulerClient(master.url, CHECKPOINTED)
+    keep.subscribe()
+    try:
+        offer = next_offer(keep)
+        keep.launch(offer, [task("retired", offer), task("stubborn", offer, "trap '' TERM; exec sleep 1000")])
+        retired = _pid(update_for(keep, "retired", "TASK_RUNNING"))
+        stubborn = _pid(update_for(keep, "stubborn", "TASK_RUNNING"))
+        wait_until(lambda: _ignores_sigterm(stubborn), what="the stubborn task to ignore SIGTERM")
+        assert _processes_under(agent.work_dir)
+        assert agent.process is not None
+        agent.send_signal(signal.SIGUSR1)
+        assert agent.process.wait(timeout=20) == 0
+
+        last, failure = _events_until_failure(keep)
+        assert failure == {"agent_id": {"value": agent_id}}  # the scheduler's agentLost
+        assert last["retired"]["state"] == last["stubborn"]["state"] == "TASK_KILLED"
+        assert last["retired"]["message"] == (
+            "Task killed: the agent is shutting down (Command terminated with signal Terminated)"
+        )
+        assert last["stubborn"]["message"].endswith("(Command terminated with signal Killed)")
+        assert not os.path.exists(f"/proc/{retired}") and not os.path.exists(f"/proc/{stubborn}")
+        assert _processes_under(agent.work_dir) == []
+        assert master.get("/master/slaves").json()["slaves"] == []
+        assert master.get("/master/state").json()["activated_slaves"] == 0
+
+        agent.start()  # the work dir now belongs to a new agent
+        wait_until(lambda: cluster.agent_id(agent), what="the next agent to register")
+        assert cluster.agent_id(agent) != agent_id
+        assert [e for f in agent.get("/state").json()["frameworks"] for e in f["executors"]] == []
     finally:
         keep.close()
 
