@@ -5,6 +5,7 @@ the endpoints operators and the web UI read (``/state`` also as ``/slave(1)/stat
 from __future__ import annotations
 
 import json
+import threading
 from typing import Any
 
 from flask import Blueprint, Flask, Response, request
@@ -82,6 +83,18 @@ def _agent_protocol(agent: Agent) -> Blueprint:
         agent.shutdown_executor(
             proto.unwrap(data.get("framework_id")) or "", proto.unwrap(data.get("executor_id")) or ""
         )
+        return Response(status=202)
+
+    @internal.post("/internal/drain")
+    def drain() -> Response:
+        config = _body().get("config")
+        agent.drain(config if isinstance(config, dict) else {})
+        return Response(status=202)
+
+    @internal.post("/internal/shutdown")
+    def shutdown() -> Response:
+        message = str(_body().get("message", ""))
+        threading.Thread(target=agent.master_shutdown, args=(message,), name="agent-removed", daemon=True).start()
         return Response(status=202)
 
     @internal.post("/internal/framework_message")

@@ -24,6 +24,24 @@ from mesolite.core.scheduler_client import MasterLocator, SchedulerError
 
 log = logging.getLogger(__name__)
 
+# How long an agent the master refused waits before it asks again.
+REFUSED_BACKOFF = 5.0
+
+
+class Refused(Exception):
+    """The master answered a registration with a shutdown."""
+
+
+def _shutdown_message(response: requests.Response) -> str | None:
+    if response.status_code != 403:
+        return None
+    try:
+        shutdown = response.json().get("shutdown")
+    except (ValueError, AttributeError):
+        return None
+    return str(shutdown.get("message", "")) if isinstance(shutdown, dict) else None
+
+
 # What a (re-)registration reports besides the agent itself: {"frameworks": [...], "tasks": [...]}.
 Registration = Callable[[], dict[str, list[dict[str, Any]]]]
 
@@ -38,6 +56,7 @@ class MasterLink:
         on_registered: Callable[[str], None],
         on_disconnected: Callable[[], None],
         registration_backoff: float = 1.0,
+        on_shutdown: Callable[[str], None] | None = None,
     ) -> None:
         """``info`` is the AgentInfo without its id: hostname, ip, port, resources, attributes (v1 JSON)."""
         self.master = master
@@ -48,7 +67,9 @@ class MasterLink:
         self._registration = registration
         self._on_registered = on_registered
         self._on_disconnected = on_disconnected
+        self._on_shutdown = on_shutdown
         self._backoff = registration_backoff
+        self.refused: str | None = None  # why the master refused the last registration (Mesos' ShutdownMessage)
         self._heartbeat_interval = 15.0
         self._session = requests.Session()
         self._locator: MasterLocator | None = None
@@ -96,6 +117,10 @@ class MasterLink:
             if not self._registered.is_set():
                 try:
                     self._register()
+                except Refused as exc:
+                    log.warning("master %s refuses this agent: %s", self.master, exc)
+                    self._stop.wait(max(self._backoff, REFUSED_BACKOFF))
+                    continue
                 except Exception as exc:  # noqa: BLE001 - keep trying until a master answers
                     log.info("registration with %s failed: %s", self.master, exc)
                     self._stop.wait(self._backoff)
@@ -124,6 +149,15 @@ class MasterLink:
         }
         body = {"agent_info": info, **self._registration()}
         response = self._session.post(f"{self.master_url()}/master/internal/register", json=body, timeout=10)
+        refusal = _shutdown_message(response)
+        if refusal is not None:
+            # The master will not have this agent (its machine is DOWN, or it was marked gone): whatever it still
+            # runs is killed, and registration is tried again later (a machine comes back UP).
+            self.refused = refusal
+            if self._on_shutdown is not None:
+                self._on_shutdown(refusal)
+            raise Refused(refusal)
+        self.refused = None
         if response.status_code != 200:
             raise RuntimeError(f"master answered {response.status_code}: {response.text[:200]}")
         answer = response.json()

@@ -329,8 +329,9 @@ class Runs:
             message=message,
             **extra,
         )
-        if state == "TASK_RUNNING":
-            status["container_status"] = self.container_status(run)
+        # Every update names the task's container, as Mesos' agent adds it to each (the CLI reads it from the
+        # task's first status to reach the container with ``task exec``).
+        status["container_status"] = self.container_status(run)
         self._record(run, status)
 
     def executor_update(self, run: TaskRun, status: dict[str, Any]) -> None:
@@ -343,7 +344,7 @@ class Runs:
         agent_id = self._agent_id()
         if agent_id:
             status["agent_id"] = proto.wrap(agent_id)
-        if status.get("state") == "TASK_RUNNING" and "container_status" not in status:
+        if "container_status" not in status:
             status["container_status"] = self.container_status(run)
         self._record(run, status)
 

@@ -77,6 +77,7 @@ class Agent:
             on_registered=self._registered,
             on_disconnected=self._disconnected,
             registration_backoff=config.registration_backoff,
+            on_shutdown=self.master_shutdown,
         )
         agent_id = self.link.current_id
         self.frameworks = Frameworks(self.checkpoint, agent_id)
@@ -120,6 +121,9 @@ class Agent:
         self._launching = threading.Lock()  # one launch at a time: task groups share their executor's sandbox
         self._ending = threading.Event()  # stop() or shutdown() began: no more launches
         self._end_lock = threading.Lock()
+        # DRAIN_AGENT's config while the agent drains (Mesos' DrainConfig): tasks arriving meanwhile are dropped.
+        self.drain_config: dict[str, Any] | None = None
+        self._removed = threading.Lock()  # one removal (master shutdown) at a time
 
     # ------------------------------------------------------------------ glue between the parts
 
@@ -275,6 +279,19 @@ class Agent:
         if self._ending.is_set():
             log.warning("ignoring task %s: the agent is terminating", task_id)
             return
+        if self.drain_config is not None:
+            self.runs.updates.enqueue(
+                framework_id,
+                proto.task_status(
+                    task_id,
+                    "TASK_DROPPED",
+                    agent_id=self.id,
+                    source="SOURCE_AGENT",
+                    reason="REASON_AGENT_DRAINING",
+                    message="Task was received while agent was already draining",
+                ),
+            )
+            return
         group_executor = message.get("executor")
         executor_info = group_executor or task.get("executor")
         custom = isinstance(executor_info, dict) and (
@@ -395,6 +412,56 @@ class Agent:
             return
         for run in self.runs.of_executor(framework_id, executor_id):
             self.launcher.kill(run, reason="REASON_EXECUTOR_TERMINATED")
+
+    def drain(self, config: dict[str, Any]) -> None:
+        """DRAIN_AGENT (Mesos' Slave::drain): kill every task, each with its kill policy's grace period capped by
+        ``max_grace_period``, updates saying REASON_AGENT_DRAINING; tasks launched meanwhile are dropped. The
+        drain ends once no task is left (the master decides DRAINED when their ends are acknowledged)."""
+        if self.drain_config is not None:
+            self.drain_config = config
+            return
+        self.drain_config = config
+        nanos = (config.get("max_grace_period") or {}).get("nanoseconds")
+        cap = nanos / 1e9 if isinstance(nanos, int | float) else None
+        log.info("draining: killing every task (max grace period %s)", "none" if cap is None else f"{cap:g}s")
+        for run in self.runs.active():
+            grace = kill_grace_of(run.info.get("kill_policy"))
+            if cap is not None and (grace is None or grace > cap):
+                grace = cap
+            if run.executor is not None:
+                run.kill_requested = True
+                policy = {"grace_period": {"nanoseconds": int(grace * 1e9)}} if grace is not None else None
+                self.executors.kill_task(run, policy)
+            else:
+                self.launcher.kill(run, grace, reason="REASON_AGENT_DRAINING")
+        threading.Thread(target=self._drained, name="agent-drain", daemon=True).start()
+
+    def _drained(self) -> None:
+        while self.runs.active() and not self._ending.is_set():
+            time.sleep(0.2)
+        self.drain_config = None
+        log.info("drained: no task left")
+
+    def master_shutdown(self, message: str) -> None:
+        """The master removed this agent (its machine went DOWN, or it was marked gone; Mesos' ShutdownMessage):
+        every task and executor is killed and their update streams dropped, since the master has already ended
+        those tasks. The agent keeps asking to register, and is admitted once its machine is UP again."""
+        if not self._removed.acquire(blocking=False):
+            return
+        try:
+            active, executors = self.runs.active(), self.executors.all()
+            if not active and not executors:
+                return
+            log.warning("the master shut this agent down (%s): killing every task", message)
+            killed, grace = self._kill_everything()
+            if not _wait_exited(killed, grace + 2.0):
+                _wait_exited(self._destroy(lambda _: True), DESTROY_WAIT)
+            for framework in self.frameworks.all():
+                framework_id = proto.unwrap(framework.get("id"))
+                if framework_id:
+                    self.runs.updates.forget_framework(framework_id)
+        finally:
+            self._removed.release()
 
     def framework_message(self, framework_id: str, executor_id: str, data: str) -> bool:
         """Scheduler → executor; command tasks have no executor to hand it to (dropped, as in Mesos)."""

@@ -174,6 +174,7 @@ class AgentLifecycle:
             framework.send(events.update(framework, status))
         for framework in self._cluster.frameworks.values():
             framework.send(events.failure(agent.id))
+        self._operator_events.agent_removed(agent.id)
         self._wake()
         return True
 

@@ -129,10 +129,6 @@ class Registry:
     def save_weights(self, weights: dict[str, float]) -> None:
         self.store.put(WEIGHTS, weights)
 
-    def forget_agent(self, agent_id: str) -> None:
-        """A removed agent (its machine went down): it may come back later, as a new admission."""
-        self.store.delete(f"agents/{agent_id}")
-
     def mark_gone(self, agent_id: str, now: float) -> None:
         """A gone agent never comes back under this id: it is refused at every registration."""
         self.store.delete(f"agents/{agent_id}")
