@@ -8,11 +8,12 @@ STAMP := $(VENV)/.installed
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml scripts/install-pymesos.sh
+$(STAMP): pyproject.toml scripts/install-pymesos.sh scripts/install-mesos-cli.sh
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[test]'
 	scripts/install-pymesos.sh $(PY)
+	scripts/install-mesos-cli.sh $(PY)
 	touch $(STAMP)
 
 demo: install

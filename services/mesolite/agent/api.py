@@ -13,6 +13,7 @@ from flask import Blueprint, Flask, Response, request
 from mesolite.agent import views
 from mesolite.agent.executor_api import executor_blueprint
 from mesolite.agent.files import SandboxFiles, files_blueprint
+from mesolite.agent.operator import operator_blueprint
 from mesolite.agent.state import Agent, AgentConfig
 from mesolite.core import protocol as proto
 from mesolite.core.http import json_response, text_response
@@ -27,6 +28,7 @@ def create_app(config: AgentConfig, agent: Agent | None = None) -> Flask:
     app.register_blueprint(_read_endpoints(agent))
     app.register_blueprint(files_blueprint(lambda: SandboxFiles(config.work_dir, agent.sandbox_paths)))
     app.register_blueprint(executor_blueprint(agent.executors))
+    app.register_blueprint(operator_blueprint(agent, lambda: SandboxFiles(config.work_dir, agent.sandbox_paths)))
 
     @app.errorhandler(ValueError)
     def bad_request(exc: ValueError) -> Response:

@@ -185,6 +185,10 @@ class Launcher:
             "user": self._user(command.get("user") or user),
         }
 
+    def user_of(self, user: str | None) -> dict[str, Any] | None:
+        """The uid/gid a process of ``user`` runs as, or None to run as the agent (debug sessions use it too)."""
+        return self._user(user)
+
     def _user(self, user: str | None) -> dict[str, Any] | None:
         """Run as the task's user when we are root and it differs (Mesos --switch_user, default true)."""
         if not user or not self._switch_user or os.geteuid() != 0:

@@ -31,6 +31,7 @@ from mesolite.agent.cgroups import create_isolator
 from mesolite.agent.checkpoint import Checkpoint
 from mesolite.agent.config import AgentConfig
 from mesolite.agent.containerizer import Container, Containerizer, Termination
+from mesolite.agent.debug import DebugSessions
 from mesolite.agent.docker_containerizer import DockerContainerizer
 from mesolite.agent.executors import ExecutorManager, ExecutorTimeouts
 from mesolite.agent.fetcher import FetcherCache
@@ -108,6 +109,7 @@ class Agent:
                 shutdown_grace=config.executor_shutdown_grace_period,
             ),
         )
+        self.debug = DebugSessions(self.runs, self.sandboxes.task_env, self.launcher.user_of)
         self.recovery = Recovery(
             self.checkpoint, self.frameworks, self.runs, self.executors, self.launcher, self.containerizer
         )
@@ -204,6 +206,8 @@ class Agent:
             return True
 
     def _stop_parts(self) -> None:
+        for session in self.debug.all():
+            session.destroy()
         self.containerizer.stop()
         self.runs.updates.stop()
         self.gc.stop()

@@ -145,13 +145,13 @@ def state_json(agent: Agent) -> dict[str, Any]:
         "unreserved_resources": config.resources.unreserved().flatten(),
         "attributes": config.attributes.flatten(),
         "master_hostname": master_info.get("hostname", ""),
-        "flags": _flags_json(agent),
+        "flags": flags_json(agent),
         "frameworks": frameworks,
         "completed_frameworks": completed_frameworks,
     }
 
 
-def _flags_json(agent: Agent) -> dict[str, str]:
+def flags_json(agent: Agent) -> dict[str, str]:
     config = agent.config
     return {
         "master": config.master,

@@ -46,6 +46,12 @@ def register_operator(app: Flask, master: Master) -> None:
         app.register_blueprint(blueprint)
         app.register_blueprint(blueprint, url_prefix="/master", name=f"master_{blueprint.name}")
 
+    # libprocess routes by path prefix, so Mesos answers ``/master/frameworks/`` as ``/master/frameworks`` (the Mesos
+    # CLI asks for it): a trailing slash is tolerated on every route.
+    app.url_map.strict_slashes = False
+    for rule in app.url_map.iter_rules():
+        rule.strict_slashes = False
+
     @app.errorhandler(AgentRefused)
     def refused(exc: AgentRefused) -> Response:
         return json_response({"shutdown": {"message": exc.message}}, 403)

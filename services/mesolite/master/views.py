@@ -69,13 +69,17 @@ def agent_json(master: Master, agent: Agent) -> dict[str, Any]:
         "reserved_resources": reserved,
         "unreserved_resources": agent.resources.unreserved().flatten(),
         "attributes": agent.attributes.flatten(),
-        "active": agent.state == "ACTIVE",
-        "deactivated": False,
+        "active": agent.offerable,
+        "deactivated": agent.deactivated,
         "version": agent.version,
-        "capabilities": ["MULTI_ROLE", "HIERARCHICAL_ROLE", "RESERVATION_REFINEMENT"],
+        "capabilities": ["MULTI_ROLE", "HIERARCHICAL_ROLE", "RESERVATION_REFINEMENT", "AGENT_DRAINING"],
     }
     if agent.reregistered_time is not None:
         out["reregistered_time"] = agent.reregistered_time
+    if agent.drain_info is not None:
+        out["drain_info"] = agent.drain_info
+        if agent.drain_start_time is not None:
+            out["estimated_drain_start_time_seconds"] = int(agent.drain_start_time)
     return out
 
 
@@ -174,8 +178,8 @@ def state_json(master: Master) -> dict[str, Any]:
         "pid": master.pid,
         "hostname": master.config.advertised_hostname,
         "capabilities": ["AGENT_UPDATE", "AGENT_DRAINING", "QUOTA_V2"],
-        "activated_slaves": sum(1 for a in agents if a.state == "ACTIVE"),
-        "deactivated_slaves": 0,
+        "activated_slaves": sum(1 for a in agents if a.offerable),
+        "deactivated_slaves": sum(1 for a in agents if a.active and a.deactivated),
         "unreachable_slaves": sum(1 for a in agents if a.state == "UNREACHABLE"),
         "leader": master.pid,
         "leader_info": leader_json(master),
@@ -230,7 +234,9 @@ def tasks_json(master: Master, query: TaskQuery) -> dict[str, Any]:
     if query.task_id:
         found = [t for t in found if t.id == query.task_id]
     found.sort(key=lambda t: t.statuses[0]["timestamp"] if t.statuses else 0.0, reverse=query.descending)
-    return {"tasks": [task_json(t) for t in found[query.offset : query.offset + query.limit]]}
+    # A negative limit is no limit: Mesos reads it as an unsigned number (the Mesos CLI asks for limit=-1).
+    end = query.offset + query.limit if query.limit >= 0 else len(found)
+    return {"tasks": [task_json(t) for t in found[query.offset : end]]}
 
 
 def roles_json(master: Master) -> dict[str, Any]:
