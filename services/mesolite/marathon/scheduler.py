@@ -240,6 +240,9 @@ class MarathonScheduler:
             for offer in offers:
                 self._learn(offer, now)
             for offer in offers:
+                if under_maintenance(offer, now):
+                    declines.append(offer["id"]["value"])  # Marathon's maintenance mode: no new task there
+                    continue
                 tasks, infos = self._match(offer, now)
                 if infos:
                     launches.append((offer, infos, tasks))
@@ -477,3 +480,17 @@ class MarathonScheduler:
                     pending = self.state.tasks.get(task_id)
                     if pending is not None:
                         pending.kill_sent = 0.0
+
+
+def under_maintenance(offer: dict[str, Any], now: float) -> bool:
+    """Whether the offer's agent is scheduled for maintenance now: its ``unavailability`` covers this moment."""
+    unavailability = offer.get("unavailability")
+    if not isinstance(unavailability, dict):
+        return False
+    try:
+        start = int(unavailability["start"]["nanoseconds"]) / 1e9
+        duration = unavailability.get("duration")
+        end = start + int(duration["nanoseconds"]) / 1e9 if isinstance(duration, dict) else float("inf")
+    except (KeyError, TypeError, ValueError):
+        return False
+    return start <= now < end
