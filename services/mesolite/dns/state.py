@@ -1,12 +1,13 @@
 """The Mesos-DNS service object: the refresh loop, the current record set, and the DNS listeners it feeds.
 
 Refreshing: upstream polls ``/master/state`` every ``refreshSeconds`` (60 s by default), so a new task is invisible
-for up to a minute. The master has no event stream for tools, so this loop also polls ``/master/state-summary``
-every ``watch_interval`` (0.5 s by default): it is small (agents, frameworks and per-state task counts, no task
-lists), and any task transition changes a count, so a change triggers a full reload within about a second of
-reaching the master. The full poll every ``refreshSeconds`` stays as the fallback for changes the counts cannot show
-(an address change without a state change). Every failure keeps the last good records; a record set is built
-whole and swapped in with one assignment.
+for up to a minute. This service follows the leading master's operator event stream instead (``follow.py``): every
+task, agent or framework change triggers a full reload as it happens. Where the master offers no stream (or while
+it is down) the loop polls ``/master/state-summary`` every ``watch_interval`` (0.5 s by default): it is small
+(agents, frameworks and per-state task counts, no task lists), and any task transition changes a count, so a change
+triggers a full reload within about a second. The full poll every ``refreshSeconds`` stays as the fallback for
+changes neither can show. ``watch_interval`` 0 turns both off (upstream's behaviour). Every failure keeps the last
+good records; a record set is built whole and swapped in with one assignment.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import requests
 
 from mesolite.dns.config import DNSConfig
 from mesolite.dns.detect import MasterDetector, StateFetcher
+from mesolite.dns.follow import StateFollower
 from mesolite.dns.generator import CachedLookup, Lookup, RecordSet, StateError, generate
 from mesolite.dns.listener import DNSServer, Worker, bind_pair
 from mesolite.dns.resolver import Resolver
@@ -37,6 +39,9 @@ class DNSService:
         self.last_error: str | None = None
         self.fetcher = StateFetcher(config)
         self.detector = MasterDetector(config, self._masters_changed)
+        self.follower = StateFollower(
+            self.fetcher.session, self.fetcher.scheme, lambda: self.leader_address, self._masters_changed
+        )
         self._lookup = lookup or CachedLookup()
         self._fingerprint: str | None = None
         self._wake = threading.Event()
@@ -51,6 +56,8 @@ class DNSService:
         if self.config.DnsOn:
             self._start_listeners()
         self.detector.start()
+        if self.config.watch_interval > 0:
+            self.follower.start()
         self._thread = threading.Thread(target=self._loop, name="dns-refresh", daemon=True)
         self._thread.start()
 
@@ -73,6 +80,7 @@ class DNSService:
         self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout=10)
+        self.follower.stop()
         self.detector.stop()
         for worker in self._workers:
             worker.stop()
@@ -93,7 +101,7 @@ class DNSService:
             now = time.monotonic()
             due = now >= next_full or self._wake.is_set()
             self._wake.clear()
-            if not due and self.config.watch_interval > 0 and self.leader_address:
+            if not due and self.config.watch_interval > 0 and self.leader_address and not self.follower.following:
                 due = self._changed()
             if due:
                 ok = self.reload()
@@ -127,12 +135,13 @@ class DNSService:
         # one (a change between the two requests is then caught by the next full refresh).
         self._fingerprint = before if address == self.leader_address and before else self._try_fingerprint(address)
         self.leader_address = address
+        self.follower.retarget(address)
         self.last_error = None
         self._swap(records)
         return True
 
     def _try_fingerprint(self, address: str | None) -> str | None:
-        if not address or self.config.watch_interval <= 0:
+        if not address or self.config.watch_interval <= 0 or self.follower.following:
             return None
         try:
             return self.fetcher.fingerprint(address)
