@@ -56,7 +56,7 @@ class QuotaConfig:
 
 def quantities(values: Mapping[str, float]) -> str:
     """Mesos' ``stringify`` of resource quantities: ``cpus:1; mem:2048``."""
-    return "; ".join(f"{name}:{format_number(value)}" for name, value in sorted(values.items())) or "{}"
+    return "; ".join(f"{name}:{format_number(float(value))}" for name, value in sorted(values.items())) or "{}"
 
 
 def limits_contain(limits: Mapping[str, float], wanted: Mapping[str, float]) -> bool:
@@ -80,16 +80,16 @@ def config_error(config: QuotaConfig) -> str | None:
         for name, value in sorted(values.items()):
             bound, words = (EXABYTE_IN_MB, "1 exabyte") if name in ("mem", "disk") else (TRILLION, "1 trillion")
             if value > bound:
+                shown = format_number(float(value))
                 return (
-                    f"Invalid 'QuotaConfig.{key}': {{'{name}': {format_number(value)}}} is invalid: values greater "
+                    f"Invalid 'QuotaConfig.{key}': {{'{name}': {shown}}} is invalid: values greater "
                     f"than {words} ({format_number(bound)}) are not supported"
                 )
     for key, values in (("guarantee", config.guarantees), ("limit", config.limits)):
         for name, value in sorted(values.items()):
             if value < 0 or value != value:
-                return (
-                    f"Invalid {key} configuration {{'{name}': {format_number(value)}}}: Negative values not supported"
-                )
+                shown = format_number(float(value))
+                return f"Invalid {key} configuration {{'{name}': {shown}}}: Negative values not supported"
     if not limits_contain(config.limits, config.guarantees):
         return (
             f"'QuotaConfig.guarantees' {quantities(config.guarantees)} is not contained within the "
