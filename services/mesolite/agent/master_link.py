@@ -147,7 +147,7 @@ class MasterLink:
             **self._info,
             "version": MESOS_VERSION,
         }
-        body = {"agent_info": info, **self._registration()}
+        body: dict[str, Any] = {"agent_info": info, **self._registration()}
         response = self._session.post(f"{self.master_url()}/master/internal/register", json=body, timeout=10)
         refusal = _shutdown_message(response)
         if refusal is not None:
