@@ -7,8 +7,11 @@ from __future__ import annotations
 import base64
 import json
 import os
+import socket
 import subprocess
 import sys
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,7 +19,7 @@ from typing import Any
 import pytest
 import requests
 
-from mesolite.core.protocol import RecordIODecoder
+from mesolite.core.protocol import RecordIODecoder, recordio
 from mesolite.core.scheduler_client import SchedulerClient
 from tests.cluster import Cluster, ServiceProcess
 from tests.integration.test_scheduler_api import FRAMEWORK, next_offer, task, update_for
@@ -149,3 +152,72 @@ def test_agent_operator_api(task_cluster: tuple[Cluster, SchedulerClient]) -> No
     assert agent_call(agent, {"type": "GET_HEALTH"}, {"Content-Type": "text/plain"}).status_code == 415
     unknown = agent_call(agent, {"type": "WAIT_CONTAINER", "wait_container": {"container_id": {"value": "ghost"}}})
     assert (unknown.status_code, unknown.text) == (404, "Container ghost cannot be found")
+
+
+def test_session_input_arrives_as_it_is_typed(task_cluster: tuple[Cluster, SchedulerClient], tmp_path: Path) -> None:
+    """ATTACH_CONTAINER_INPUT as the CLI streams it (chunked, one record per keystroke batch): each chunk reaches the
+    process at once, not when the body ends; an empty STDIN record closes stdin. And `task exec -i` with piped
+    input."""
+    cluster, _ = task_cluster
+    agent = cluster.agents[0]
+    state = agent_call(agent, {"type": "GET_STATE"}).json()["get_state"]
+    container_id = state["get_tasks"]["launched_tasks"][0]["statuses"][0]["container_status"]["container_id"]["value"]
+    session_id = {"parent": {"value": container_id}, "value": "typing"}
+    launch = {
+        "type": "LAUNCH_NESTED_CONTAINER_SESSION",
+        "launch_nested_container_session": {"container_id": session_id, "command": {"value": "cat"}},
+    }
+    streaming = {"Content-Type": "application/json", "Accept": "application/recordio"}
+    output = agent_call(agent, launch, streaming, stream=True)
+    assert output.status_code == 200  # answered at once, before the command says anything
+    seen: list[bytes] = []
+
+    def read() -> None:
+        decoder = RecordIODecoder()
+        for chunk in output.iter_content(None):
+            for record in decoder.feed(chunk):
+                if record["type"] == "DATA":
+                    seen.append(base64.b64decode(record["data"]["data"]))
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+
+    def record(process_io: dict[str, Any] | None = None) -> bytes:
+        body: dict[str, Any] = {"type": "CONTAINER_ID", "container_id": session_id}
+        if process_io is not None:
+            body = {"type": "PROCESS_IO", "process_io": process_io}
+        data = recordio({"type": "ATTACH_CONTAINER_INPUT", "attach_container_input": body})
+        return b"%x\r\n" % len(data) + data + b"\r\n"
+
+    def stdin(data: bytes) -> bytes:
+        return record({"type": "DATA", "data": {"type": "STDIN", "data": base64.b64encode(data).decode()}})
+
+    with socket.create_connection(("127.0.0.1", agent.port), timeout=20) as sock:
+        sock.sendall(
+            b"POST /api/v1 HTTP/1.1\r\nHost: agent\r\nContent-Type: application/recordio\r\n"
+            b"Message-Content-Type: application/json\r\nAccept: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+        )
+        sock.sendall(record() + stdin(b"first line\n"))
+        deadline = time.monotonic() + 5
+        while b"".join(seen) != b"first line\n" and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert b"".join(seen) == b"first line\n"  # while the input body is still open (cat does not buffer)
+        sock.sendall(stdin(b"second\n") + stdin(b"") + b"0\r\n\r\n")
+        assert sock.recv(100).startswith(b"HTTP/1.1 200")
+    reader.join(10)
+    assert b"".join(seen) == b"first line\nsecond\n"
+    waited = agent_call(agent, {"type": "WAIT_CONTAINER", "wait_container": {"container_id": {"value": "typing"}}})
+    assert waited.json()["wait_container"] == {"exit_status": 0}
+
+    piped = mesos_cli_input(cluster, tmp_path, "hello input\n", "task", "exec", "-i", "web", "tr", "a-z", "A-Z")
+    assert (piped.returncode, piped.stdout) == (0, "HELLO INPUT\n"), piped.stderr
+
+
+def mesos_cli_input(cluster: Cluster, tmp_path: Path, text: str, *args: str) -> subprocess.CompletedProcess[str]:
+    assert cluster.master is not None
+    config = tmp_path / "mesos-cli.toml"
+    config.write_text(f'[master]\naddress = "127.0.0.1:{cluster.master.port}"\n')
+    env = {**os.environ, "MESOS_CLI_CONFIG": str(config), "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+    return subprocess.run(
+        ["mesos-cli", *args], input=text, capture_output=True, text=True, env=env, timeout=90, check=False
+    )

@@ -134,7 +134,7 @@ def operator_blueprint(agent: Agent, files: Callable[[], SandboxFiles]) -> Bluep
             )
         elif "Message-Content-Type" in request.headers:
             return text_response("Expecting 'Message-Content-Type' header only for streaming requests", 415)
-        stream = request.environ["wsgi.input"]
+        stream = IncrementalBody(request.environ) if streaming_request else None
         try:
             raw = _read_record(stream) if streaming_request else json.loads(request.get_data() or b"")
         except ValueError as exc:
@@ -329,16 +329,22 @@ def _session_or_error(agent: Agent, value: str) -> Session:
 
 
 def _output_stream(session: Session, output: queue.Queue[Any], destroy_on_close: bool) -> Response:
+    interval = {"nanoseconds": int(HEARTBEAT_INTERVAL * 1e9)}
+    heartbeat = proto.recordio(
+        {"type": "CONTROL", "control": {"type": "HEARTBEAT", "heartbeat": {"interval": interval}}}
+    )
+
     def records() -> Iterator[bytes]:
         try:
+            # A first record at once: the response (and its headers) goes out now, so a client that waits for the
+            # stream before it attaches its input (the Mesos CLI's `task exec -i`) is not stuck behind a silent
+            # command.
+            yield heartbeat
             while True:
                 try:
                     chunk = output.get(timeout=HEARTBEAT_INTERVAL)
                 except queue.Empty:
-                    interval = {"nanoseconds": int(HEARTBEAT_INTERVAL * 1e9)}
-                    yield proto.recordio(
-                        {"type": "CONTROL", "control": {"type": "HEARTBEAT", "heartbeat": {"interval": interval}}}
-                    )
+                    yield heartbeat
                     continue
                 if chunk is None:
                     return
@@ -388,6 +394,53 @@ def _attach_input(agent: Agent, body: dict[str, Any], sent: dict[str, Any], stre
         session.input_attached = False
 
 
+class IncrementalBody:
+    """A request body read as its chunks arrive. gunicorn's ``readline``/``read`` wait for 1 KiB or the end of the
+    body, so a typed line would sit there: with gunicorn's chunked reader, chunks are taken from its parser one by
+    one; any other server's input is read as it offers it."""
+
+    def __init__(self, environ: dict[str, Any]) -> None:
+        self._input = environ["wsgi.input"]
+        self._buffer = b""
+        reader = getattr(self._input, "reader", None)
+        self._parser = getattr(reader, "parser", None)
+        if self._parser is not None:
+            for buffered in (self._input, reader):
+                leftover = getattr(buffered, "buf", None)
+                if leftover is not None:
+                    self._buffer += leftover.getvalue()
+                    leftover.seek(0)
+                    leftover.truncate()
+
+    def _more(self) -> bytes:
+        if self._parser is not None:
+            try:
+                return bytes(next(self._parser))
+            except StopIteration:
+                self._parser = None
+                return b""
+        return bytes(self._input.readline())
+
+    def readline(self) -> bytes:
+        while b"\n" not in self._buffer:
+            more = self._more()
+            if not more:
+                line, self._buffer = self._buffer, b""
+                return line
+            self._buffer += more
+        line, _, self._buffer = self._buffer.partition(b"\n")
+        return line + b"\n"
+
+    def read(self, size: int) -> bytes:
+        while len(self._buffer) < size:
+            more = self._more() if self._parser is not None else bytes(self._input.read(size - len(self._buffer)))
+            if not more:
+                break
+            self._buffer += more
+        data, self._buffer = self._buffer[:size], self._buffer[size:]
+        return data
+
+
 def _read_record(stream: Any) -> dict[str, Any]:
     """One RecordIO record from a request body; EOFError at its end."""
     header = stream.readline()
@@ -397,12 +450,9 @@ def _read_record(stream: Any) -> dict[str, Any]:
     if not text.isdigit():
         raise ValueError(f"bad RecordIO length {text[:20]!r}")
     length = int(text)
-    data = b""
-    while len(data) < length:
-        more = stream.read(length - len(data))
-        if not more:
-            raise EOFError
-        data += more
+    data = stream.read(length)
+    if len(data) < length:
+        raise EOFError
     record = json.loads(data)
     if not isinstance(record, dict):
         raise ValueError("Expecting a JSON object")
