@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from mesolite.core.attributes import AttributeParseError, Attributes
 from mesolite.core.flags import parse_duration
 from mesolite.core.resources import ResourceError, Resources
+from mesolite.haproxy_bridge import zdd_config
 
 
 def _resources_arg(text: str) -> Resources:
@@ -191,6 +192,7 @@ def build_parser() -> argparse.ArgumentParser:
     marathon.add_argument("--threads", type=int, default=64, help="HTTP threads (each /v2/events stream holds one)")
 
     _haproxy_bridge_parser(sub)
+    zdd_config.add_parser(sub)
 
     up = sub.add_parser("up", help="run the local demo cluster")
     up.add_argument("--work_dir", default=os.path.join(os.environ.get("TMPDIR", "/tmp"), "mesolite-demo"))
@@ -219,6 +221,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run_marathon(args)
     if args.command == "haproxy-bridge":
         return run_haproxy_bridge(args)
+    if args.command == "zdd":
+        return zdd_config.run(args)
     return run_demo(args)
 
 
@@ -403,6 +407,12 @@ def _haproxy_bridge_parser(sub: argparse._SubParsersAction) -> None:  # type: ig
     bridge.add_argument("--bind-address", default="*", help="address the frontends bind (default '*': all)")
     bridge.add_argument("--vhost-port", type=int, default=80, help="port of the HAPROXY_{n}_VHOST frontend (0: none)")
     bridge.add_argument("--stats-port", type=int, default=9090, help="HAProxy's stats page (0: none)")
+    bridge.add_argument(
+        "--ssl-certs",
+        help="comma list of PEM files (certificate + key) or directories of them for the HTTPS vhost frontend; "
+        "the first is served to clients without SNI",
+    )
+    bridge.add_argument("--https-port", type=int, default=443, help="port of the HTTPS vhost frontend (0: none)")
     bridge.add_argument("--stats-address", help="address of the stats page (default: --bind-address)")
     bridge.add_argument("--http_address", default="127.0.0.1", help="address of the bridge's /health and /metrics")
     bridge.add_argument("--http_port", type=int, default=9091, help="port of the bridge's /health and /metrics")
@@ -439,6 +449,8 @@ def run_haproxy_bridge(args: argparse.Namespace) -> int:
         template_dir=args.template_dir,
         bind_address=args.bind_address,
         vhost_port=args.vhost_port,
+        https_port=args.https_port,
+        ssl_certs=_ssl_certs(args.ssl_certs),
         stats_port=args.stats_port,
         stats_address=args.stats_address,
         http_address=args.http_address,
@@ -456,6 +468,15 @@ def run_haproxy_bridge(args: argparse.Namespace) -> int:
     os.makedirs(config.work_dir, exist_ok=True)
     serve(lambda: create_app(config), args.http_address, args.http_port, threads=args.threads, log_level=args.log_level)
     return 0
+
+
+def _ssl_certs(value: str | None) -> list[str]:
+    """``--ssl-certs``: each a readable PEM file or a directory of them (HAProxy's ``crt`` takes both)."""
+    certs = [os.path.abspath(p.strip()) for p in (value or "").split(",") if p.strip()]
+    for path in certs:
+        if not os.access(path, os.R_OK):
+            raise SystemExit(f"--ssl-certs: cannot read {path}")
+    return certs
 
 
 def run_demo(args: argparse.Namespace) -> int:

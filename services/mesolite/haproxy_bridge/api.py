@@ -1,6 +1,8 @@
 """The bridge's own HTTP surface: ``/health`` for whatever watches the node (200 while HAProxy runs, 503 when it
 does not), ``/metrics`` (JSON, or Prometheus' text format when asked for ``text/plain``), what HAProxy runs
-(``/config``, ``/routing``) and ``POST /sync`` (marathon-lb's SIGHUP: re-read everything now)."""
+(``/config``, ``/routing``) and ``POST /sync`` (marathon-lb's SIGHUP: re-read everything now); and marathon-lb's
+stats-port endpoints (``/_haproxy_getconfig``, ``_getpids``, ``_getvhostmap``, ``_getappmap``, ``/_mlb_signal/hup``
+and ``/usr1``), which HAProxy's stats port relays here."""
 
 from __future__ import annotations
 
@@ -49,6 +51,33 @@ def create_app(config: BridgeConfig, service: BridgeService | None = None) -> Fl
     def sync() -> Response:
         service.request_sync("POST /sync", by_event=False)
         return json_response({"message": "sync requested"}, status=202)
+
+    # marathon-lb's stats-port endpoints (HAProxy relays them here from --stats-port, see lua/bridge_api.lua).
+    @app.get("/_haproxy_getconfig")
+    def getconfig() -> Response:
+        return text_response(service.loaded_text or "")
+
+    @app.get("/_haproxy_getpids")
+    def getpids() -> Response:
+        return text_response(" ".join(str(pid) for pid in service.pids()))
+
+    @app.get("/_haproxy_getvhostmap")
+    def getvhostmap() -> Response:
+        return text_response(service.vhost_map())
+
+    @app.get("/_haproxy_getappmap")
+    def getappmap() -> Response:
+        return text_response(service.app_map())
+
+    @app.route("/_mlb_signal/hup", methods=["GET", "POST"])
+    def signal_hup() -> Response:
+        service.request_sync("/_mlb_signal/hup", by_event=False)
+        return text_response("Sent SIGHUP signal to marathon-lb")
+
+    @app.route("/_mlb_signal/usr1", methods=["GET", "POST"])
+    def signal_usr1() -> Response:
+        service.request_reload()
+        return text_response("Sent SIGUSR1 signal to marathon-lb")
 
     return app
 

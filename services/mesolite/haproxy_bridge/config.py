@@ -28,6 +28,8 @@ class BridgeConfig:
     template_dir: str | None = None
     bind_address: str = "*"
     vhost_port: int = 80
+    https_port: int = 443
+    ssl_certs: list[str] = field(default_factory=list)
     stats_port: int = 9090
     stats_address: str | None = None
     http_address: str = "127.0.0.1"
