@@ -180,6 +180,8 @@ class Zdd:
             if new_app.get("deployments"):
                 self.sleep(self.config.step_delay)
                 continue
+            if self._hybrid(new_app) and self._ready_to_delete(new_app, old_app, []):
+                return self._delete_old(old_app, new_app)  # the split is reached: nothing is left to drain
             to_kill = self.tasks_to_kill(new_app, old_app)
             if self._ready_to_delete(new_app, old_app, to_kill):
                 return self._delete_old(old_app, new_app)
@@ -214,6 +216,8 @@ class Zdd:
                 continue
             if len([li for li in listeners if li.status == "UP"]) / count < _target(new_app):
                 continue
+            if not any(li.status == "MAINT" for li in listeners) and int(new_app["instances"]) < _target(new_app):
+                return []  # the bridge drains nothing until the new app grows (zdd.py waited --max-wait here)
             if not any(li.drained for li in listeners):
                 continue
             return self._matching(old_app, listeners, count, lambda li: li.drained)
