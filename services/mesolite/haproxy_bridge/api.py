@@ -12,6 +12,7 @@ from flask import Flask, Response, request
 
 from mesolite.core.http import json_response, text_response
 from mesolite.core.server import SERVICE_KEY
+from mesolite.haproxy_bridge import views
 from mesolite.haproxy_bridge.config import BridgeConfig
 from mesolite.haproxy_bridge.state import BridgeService
 
@@ -45,7 +46,7 @@ def create_app(config: BridgeConfig, service: BridgeService | None = None) -> Fl
 
     @app.get("/routing")
     def routing() -> Response:
-        return json_response({"services": service.routing_json()})
+        return json_response({"services": views.routing_json(service.current_routing())})
 
     @app.post("/sync")
     def sync() -> Response:
@@ -63,11 +64,11 @@ def create_app(config: BridgeConfig, service: BridgeService | None = None) -> Fl
 
     @app.get("/_haproxy_getvhostmap")
     def getvhostmap() -> Response:
-        return text_response(service.vhost_map())
+        return text_response(views.vhost_map(service.current_routing()))
 
     @app.get("/_haproxy_getappmap")
     def getappmap() -> Response:
-        return text_response(service.app_map())
+        return text_response(views.app_map(service.current_routing()))
 
     @app.route("/_mlb_signal/hup", methods=["GET", "POST"])
     def signal_hup() -> Response:

@@ -88,7 +88,8 @@ class Generator:
         certs = list(self.settings.ssl_certs)
         certs += [s.edge.ssl_cert for s in routing.services if s.edge.ssl_cert and s.edge.ssl_cert not in certs]
         context["ssl_certs"] = list(dict.fromkeys(certs))
-        context["https_enabled"] = bool(self.settings.https_port and routing.vhost_services and certs)
+        # Only with --ssl-certs: the port is reserved then, so no app's service port can collide with it.
+        context["https_enabled"] = bool(self.settings.https_port and routing.vhost_services and self.settings.ssl_certs)
         port = self.settings.https_port
         context["https_suffix"] = "" if port in (0, 443) else f":{port}"
         try:

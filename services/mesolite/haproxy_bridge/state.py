@@ -111,7 +111,7 @@ class BridgeService:
             reserved[config.vhost_port] = "HTTP (vhost)"
         if config.stats_port:
             reserved[config.stats_port] = "stats"
-        if config.https_port:
+        if config.https_port and config.ssl_certs:
             reserved[config.https_port] = "HTTPS (vhost)"
         self.routing_settings = RoutingSettings(
             groups=config.groups,
@@ -574,24 +574,10 @@ class BridgeService:
         }
         return healthy, body
 
-    def routing_json(self) -> list[dict[str, Any]]:
+    def current_routing(self) -> Routing:
+        """What HAProxy routes now (``views.py`` renders it for the API)."""
         with self._lock:
-            routing = self.routing
-        return [
-            {
-                "appId": s.app_id,
-                "portIndex": s.index,
-                "servicePort": s.port,
-                "backend": s.backend,
-                "mode": s.mode,
-                "balance": s.balance,
-                "vhosts": list(s.vhosts),
-                "servers": [
-                    {"host": v.host, "address": v.address, "port": v.port, "taskId": v.task_id} for v in s.servers
-                ],
-            }
-            for s in routing.services
-        ]
+            return self.routing
 
     @property
     def loaded_text(self) -> str | None:
@@ -599,18 +585,6 @@ class BridgeService:
 
     def pids(self) -> list[int]:
         return self.haproxy.pids()
-
-    def vhost_map(self) -> str:
-        """marathon-lb's ``domain2backend.map``: ``<vhost> <backend>`` per line, as HAProxy routes now."""
-        with self._lock:
-            routing = self.routing
-        return "".join(f"{host} {s.backend}\n" for s in routing.vhost_services for host in s.vhosts)
-
-    def app_map(self) -> str:
-        """marathon-lb's ``app2backend.map``: ``<app id> <backend>`` per HTTP-mode service port."""
-        with self._lock:
-            routing = self.routing
-        return "".join(f"{s.app_id} {s.backend}\n" for s in routing.services if s.mode == "http")
 
 
 def _api_url(address: str, port: int) -> str:
