@@ -10,11 +10,14 @@ refused, not evaluated), and the result is held to the app's own sections:
 * no line opens another section (``frontend``, ``listen``, ``global``, ...) nor is a ``.if``/``.diag`` directive;
 * no line reads a local file or runs code (``errorfile``, ``return ... file``, ``lua.*``, ``use-service``,
   ``stats``, ``filter``, ``external-check``), nor expands the bridge's environment (``$`` inside double quotes);
-* the server templates stay on the server's line.
+* the server templates stay on the server's line;
+* ``BACKEND_REDIRECT_HTTP_TO_HTTPS[_WITH_PATH]``, the one line an app writes into the port-80 frontend every app
+  shares, is a single redirect conditioned on the app's own host ACL (``if ... host_{cleanedUpHostname}``, with no
+  ``||``/``or``/``unless``), so it cannot redirect anybody else's requests.
 
-The templates that would write into the frontends shared by every app (``HTTP_FRONTEND_ACL*``,
-``HTTPS_FRONTEND_*``, ``BACKEND_REDIRECT_HTTP_TO_HTTPS*``, the map ones) are refused: one app's label would route or
-redirect the others' traffic. What is refused takes the app out, with the reason on ``/health``.
+The other templates of the shared frontends (``HTTP_FRONTEND_ACL*``, ``HTTPS_FRONTEND_*``, the map ones) are
+refused: one app's label would route the others' traffic. What is refused takes the app out, with the reason on
+``/health``.
 """
 
 from __future__ import annotations
@@ -68,7 +71,11 @@ SUPPORTED: dict[str, tuple[str, ...] | None] = {
     "BACKEND_SERVER_TCP_HEALTHCHECK_OPTIONS": HEALTH_VARS,
     "HTTP_BACKEND_NETWORK_ALLOWED_ACL": ("network_allowed",),
     "TCP_BACKEND_NETWORK_ALLOWED_ACL": ("network_allowed",),
+    # The one line each writes into the shared port-80 frontend must be a redirect conditioned on the app's host.
+    "BACKEND_REDIRECT_HTTP_TO_HTTPS": ("cleanedUpHostname", "backend", "bindAddr"),
+    "BACKEND_REDIRECT_HTTP_TO_HTTPS_WITH_PATH": ("cleanedUpHostname", "backend", "bindAddr"),
 }
+_REDIRECTS = ("BACKEND_REDIRECT_HTTP_TO_HTTPS", "BACKEND_REDIRECT_HTTP_TO_HTTPS_WITH_PATH")
 SHARED_FRONTEND = (
     "HTTP_FRONTEND_ACL",
     "HTTP_FRONTEND_ACL_WITH_AUTH",
@@ -90,8 +97,6 @@ SHARED_FRONTEND = (
     "HTTPS_FRONTEND_AUTH_ACL_ONLY",
     "HTTPS_FRONTEND_AUTH_REQUEST_ONLY",
     "HTTPS_FRONTEND_ROUTING_ONLY_WITH_PATH_AND_AUTH",
-    "BACKEND_REDIRECT_HTTP_TO_HTTPS",
-    "BACKEND_REDIRECT_HTTP_TO_HTTPS_WITH_PATH",
 )
 MAPS = ("MAP_HTTP_FRONTEND_ACL", "MAP_HTTP_FRONTEND_ACL_ONLY", "MAP_HTTP_FRONTEND_APPID_ACL", "MAP_HTTPS_FRONTEND_ACL")
 _TEMPLATE_LABEL = re.compile(r"^HAPROXY_(\d+)_([A-Z_]+)$")
@@ -153,6 +158,8 @@ def fill(name: str, index: int, template: str, values: Mapping[str, Any]) -> str
 
 def _checked(name: str, label: str, text: str, values: Mapping[str, Any]) -> str:
     lines = text.split("\n")
+    if name in _REDIRECTS:
+        return _redirect(label, lines, str(values["backend"]))
     if name in _SERVER_PIECES:
         if any(line.strip() for line in lines[1:]):
             raise LabelError(f"label {label} must stay on the server's line")
@@ -177,6 +184,24 @@ def _checked(name: str, label: str, text: str, values: Mapping[str, Any]) -> str
         raise LabelError(f"label {label} must be exactly one 'server' line")
     body = "\n".join(line.rstrip() for line in lines if line.strip())
     return body + "\n" if body else ""
+
+
+def _redirect(label: str, lines: list[str], backend: str) -> str:
+    """A line for the frontend every app shares: only a redirect, and only for requests to this app's host."""
+    meaningful = [line.strip() for line in lines if line.strip() and not line.strip().startswith("#")]
+    if len(meaningful) != 1:
+        raise LabelError(f"label {label} must be exactly one redirect line")
+    line = meaningful[0]
+    _check_line(label, line)
+    tokens = line.split()
+    is_redirect = tokens[0] == "redirect" or tokens[:2] == ["http-request", "redirect"]
+    condition = tokens[tokens.index("if") + 1 :] if "if" in tokens else []
+    if not is_redirect or f"host_{backend}" not in condition or {"||", "or", "unless"} & set(tokens):
+        raise LabelError(
+            f"label {label} must be a redirect conditioned on the app's own host: '... if ... host_{backend}' "
+            "(it runs in the frontend every app shares)"
+        )
+    return f"  {line}\n"
 
 
 def _check_line(label: str, line: str) -> None:
@@ -268,8 +293,12 @@ def overrides_for(
     http = None if service.mode == "http" else "the port is in tcp mode"
     other_mode = "TCP" if service.mode == "http" else "HTTP"
     no_networks = f"without {prefix}BACKEND_NETWORK_ALLOWED_ACL"
+    with_path = "BACKEND_REDIRECT_HTTP_TO_HTTPS_WITH_PATH"
+    values["cleanedUpHostname"] = service.backend  # the host ACL is host_<backend> (marathon-lb's was per host)
     unused = {
         "USERLIST_HEAD": None if edge.auth else f"without {prefix}AUTH",
+        "BACKEND_REDIRECT_HTTP_TO_HTTPS": None if edge.redirect_to_https else f"without {prefix}REDIRECT_TO_HTTPS",
+        with_path: None if edge.redirect_to_https else f"without {prefix}REDIRECT_TO_HTTPS",
         "BACKEND_HTTP_OPTIONS": http,
         "BACKEND_HSTS_OPTIONS": None if edge.hsts else f"without {prefix}USE_HSTS",
         "BACKEND_STICKY_OPTIONS": None if service.sticky else f"without {prefix}STICKY",
@@ -282,6 +311,10 @@ def overrides_for(
         unused[name.format("HTTP" if tcp_check else "TCP")] = f"the port's health check is {kind.lower()}"
         if health is None:
             unused[name.format(kind)] = "the app has no health check on this port"
+    if edge.redirect_to_https:
+        unused[with_path if service.path is None else "BACKEND_REDIRECT_HTTP_TO_HTTPS"] = (
+            f"{prefix}PATH is {'not ' if service.path is None else ''}set"
+        )
     if health is not None:
         values.update(health_values(health))
     overrides: dict[str, str] = {}

@@ -142,7 +142,7 @@ def test_template_labels_fill_marathon_lb_variables() -> None:
         ("USERLIST_HEAD", "userlist user_{backend}\n", "no effect: without HAPROXY_0_AUTH"),
         ("BACKEND_TCP_HEALTHCHECK_OPTIONS", "  timeout check 1s\n", "no effect"),
         ("HTTP_FRONTEND_ACL", "  use_backend {backend}\n", "shared by every app"),
-        ("BACKEND_REDIRECT_HTTP_TO_HTTPS", "  redirect scheme https\n", "shared by every app"),
+        ("BACKEND_REDIRECT_HTTP_TO_HTTPS", "  redirect scheme https\n", "no effect: without HAPROXY_0_REDIRECT_TO"),
         ("MAP_HTTP_FRONTEND_ACL", "  use_backend x\n", "map files"),
     ],
 )
@@ -150,6 +150,38 @@ def test_hostile_or_useless_template_labels_refused(name: str, template: str, re
     labels = {f"HAPROXY_0_{name}": template, "HAPROXY_0_MODE": "http"}
     found = problems(app("/evil", labels, healthChecks=[CHECK]), app("/fine", {}, port=20001))
     assert list(found) == ["/evil"] and reason in found["/evil"], found
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "  redirect location http://elsewhere.test code 302\n",
+        "  redirect scheme https if host_{cleanedUpHostname} || TRUE\n",
+        "  redirect scheme https unless host_{cleanedUpHostname}\n",
+        "  use_backend someone_else if host_{cleanedUpHostname}\n",
+        "  redirect scheme https if host_{cleanedUpHostname}\n  redirect scheme https\n",
+    ],
+)
+def test_redirect_template_only_redirects_the_apps_own_host(line: str) -> None:
+    labels = {"HAPROXY_0_VHOST": "a.test", "HAPROXY_0_REDIRECT_TO_HTTPS": "true"}
+    found = problems(app("/r", {**labels, "HAPROXY_0_BACKEND_REDIRECT_HTTP_TO_HTTPS": line}))
+    assert "HAPROXY_0_BACKEND_REDIRECT_HTTP_TO_HTTPS" in found["/r"], found
+
+
+def test_marathon_lb_redirect_template_goes_in_the_shared_frontend() -> None:
+    labels = {
+        "HAPROXY_0_VHOST": "a.test",
+        "HAPROXY_0_REDIRECT_TO_HTTPS": "true",
+        "HAPROXY_0_BACKEND_REDIRECT_HTTP_TO_HTTPS": "  redirect scheme https code 308 if !{{ ssl_fc }} "
+        "host_{cleanedUpHostname}\n",
+    }
+    routing = build_routing([app("/r", labels)], RoutingSettings())
+    text = Generator(GlobalSettings(marathon="http://m")).render(routing)
+    frontend = text.split("frontend marathon_http_in")[1].split("\nfrontend ")[0]
+    assert "  redirect scheme https code 308 if !{ ssl_fc } host_r_20000\n  use_backend r_20000" in frontend
+    assert "http-request redirect" not in frontend
+    path_too = {**labels, "HAPROXY_0_PATH": "/x"}
+    assert "PATH is set" in problems(app("/r", path_too))["/r"]
 
 
 def test_server_health_template_without_a_health_check_is_refused() -> None:
