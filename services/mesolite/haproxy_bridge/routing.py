@@ -80,6 +80,11 @@ class Service:
                 return text
         return None
 
+    @property
+    def override_map(self) -> dict[str, str]:
+        """The same as a dict, for templates (``{% set o = service.override_map %}``, then ``"X" in o``)."""
+        return dict(self.overrides)
+
     def fingerprint(self) -> tuple[Any, ...]:
         """Everything the labels decide: what must change before a rejected app is worth trying again."""
         return (
@@ -329,7 +334,10 @@ def _service(
     except ValueError:
         raise LabelError(f"label HAPROXY_{index}_BACKEND_WEIGHT: '{weight_label}' is not an integer") from None
     balance = (_label(labels, index, "BALANCE") or "roundrobin").strip()
-    app_templates.refuse_unsupported(labels, index)
+    prefix = f"HAPROXY_{index}_"
+    own_labels = any(key.startswith(prefix) for key in labels)  # most apps: no edge label, no template
+    if own_labels:
+        app_templates.refuse_unsupported(labels, index)
     service = Service(
         app_id=app_id,
         index=index,
@@ -345,9 +353,9 @@ def _service(
         weight=weight,
         health_path=(check.get("path") or "/") if check is not None and mode == "http" else None,
         servers=_servers(app, index, resolve),
-        edge=parse_edge(lambda name: _label(labels, index, name), index, vhosts, mode),
+        edge=parse_edge(lambda name: _label(labels, index, name), index, vhosts, mode) if own_labels else Edge(),
     )
-    return _templated(service, labels, _health_check(app, index))
+    return _templated(service, labels, _health_check(app, index)) if own_labels else service
 
 
 def _templated(service: Service, labels: dict[str, str], health: dict[str, Any] | None) -> Service:
@@ -373,7 +381,7 @@ def _health_check(app: dict[str, Any], index: int) -> dict[str, Any] | None:
 
 
 def _servers(app: dict[str, Any], index: int, resolve: Callable[[str], str | None]) -> tuple[Server, ...]:
-    servers: dict[str, Server] = {}
+    servers: dict[str, tuple[str, str, int, str, bool]] = {}
     prefiltered = bool(app.get(PREFILTERED))
     for task in app.get("tasks") or []:
         if not prefiltered and not task_routable(task, app):
@@ -387,12 +395,9 @@ def _servers(app: dict[str, Any], index: int, resolve: Callable[[str], str | Non
             continue
         port = int(ports[index])
         name = server_name(str(host), address, port)
-        servers[name] = Server(name, str(host), address, port, str(task.get("id", "")), bool(task.get("draining")))
+        servers[name] = (str(host), address, port, str(task.get("id", "")), bool(task.get("draining")))
     taken: set[int] = set()
-    out = []
-    for name in sorted(servers):
-        out.append(replace(servers[name], server_id=_server_id(name, taken)))
-    return tuple(out)
+    return tuple(Server(name, *servers[name], server_id=_server_id(name, taken)) for name in sorted(servers))
 
 
 def server_name(host: str, address: str, port: int) -> str:

@@ -127,6 +127,8 @@ def test_https_with_sni_redirect_and_hsts(site: Edge) -> None:
     status, headers, body = site.https("a.test", "/x")
     assert status == 200 and '"proto": "https"' in body and any(t in body for t in a_tasks), body
     assert headers["strict-transport-security"] == "max-age=15768000"
+    status, headers, body = curl(f"http://127.0.0.1:{a_port}/x")  # plain HTTP: no HSTS (RFC 6797 7.2)
+    assert status == 200 and "strict-transport-security" not in headers and '"proto": null' in body
     status, headers, body = site.https("b.test", "/x")
     assert status == 200 and any(t in body for t in b_tasks) and "strict-transport-security" not in headers
     assert site.https("b.test", "/x", "a.test")[0] == 0  # b.test's certificate is not a.test's
