@@ -60,7 +60,12 @@ def parse_query(data: bytes) -> tuple[int, int, int, list[int]] | None:
         return (end, qtype, UDP_MIN, starts) if len(data) == end else None
     if additional != b"\x00\x01" or len(data) < end + 11 or data[end : end + 3] != b"\x00\x00\x29":
         return None
-    if end + 11 + (data[end + 9] << 8 | data[end + 10]) != len(data):
+    pos = end + 11
+    if pos + (data[end + 9] << 8 | data[end + 10]) != len(data):
+        return None
+    while pos < len(data):  # the options must fill the OPT rdata exactly, or dnslib calls it malformed
+        pos += 4 + (data[pos + 2] << 8 | data[pos + 3]) if pos + 4 <= len(data) else len(data) + 1
+    if pos != len(data):
         return None
     return end, qtype, max(UDP_MIN, data[end + 3] << 8 | data[end + 4]), starts
 
