@@ -13,12 +13,15 @@ from __future__ import annotations
 import json
 import logging
 import os
+import resource
+import signal
 import socket
 import struct
 import subprocess
 import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 from mesolite.dns.config import DNSConfig
@@ -238,6 +241,19 @@ class Worker:
         self.tcp.close()
 
 
+def worker_stats(resolver: Resolver) -> str:
+    """What a worker holds (its tables' sizes, its memory), logged on SIGUSR1: ``bench/dns.py`` reads it to show
+    that floods of names leave both bounded."""
+    stats: dict[str, Any] = resolver.zone.stats() if resolver.zone is not None else {}
+    stats["max_rss_kb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    try:
+        status = Path("/proc/self/status").read_text()
+        stats["rss_kb"] = int(status.split("VmRSS:")[1].split()[0])
+    except (OSError, IndexError, ValueError):
+        pass
+    return json.dumps(stats, separators=(",", ":"))
+
+
 def worker_main(argv: list[str]) -> int:
     """A worker process: serve the inherited sockets, take record sets from the control socket, exit on its EOF."""
     control_fd, udp_fd, tcp_fd = (int(a) for a in argv)
@@ -250,6 +266,9 @@ def worker_main(argv: list[str]) -> int:
     config = DNSConfig.from_dict(first["config"])
     logging.basicConfig(level=os.environ.get("MESOLITE_LOG_LEVEL", "WARNING").upper())
     resolver = Resolver(config)
+    signal.signal(
+        signal.SIGUSR1, lambda *_: log.warning("dns worker %d stats: %s", os.getpid(), worker_stats(resolver))
+    )
     message: dict[str, Any] | None = first
     server = DNSServer(resolver, udp, tcp)
     while message is not None:
