@@ -13,9 +13,10 @@ Query sets (every set is answered by both servers; the NOERROR share printed bes
   20 casings of each: practically no query repeats byte for byte.
 - ``distinct``: 100,000 distinct names in the domain, 90 % unknown (NXDOMAIN), 10 % existing apps, random case.
 - ``type-mix``: existing names asked as A, AAAA, SRV or ANY at random, random case.
-Then a flood: ``--flood-names`` (1,000,000) distinct unknown names sent once, as fast as dnsperf can, while a second
-dnsperf asks known names at a fixed 1,000 QPS; reported: that known-name latency with and without the flood, and
-each mesolite worker's RSS and table sizes (from the worker itself, on SIGUSR1) before and after.
+Then a flood of each server: ``--flood-names`` (1,000,000) distinct unknown names sent once, as fast as dnsperf
+can, while a second dnsperf asks known names (lowercase, as stub resolvers repeat them) at a fixed 1,000 QPS;
+reported: that known-name latency with and without the flood, and memory before and after (for mesolite each
+worker's RSS and table sizes, from the worker itself on SIGUSR1; for upstream its RSS).
 
 Usage: ``.venv/bin/python bench/dns.py [--upstream PATH] [--seconds 8] [--rounds 2]`` from the repository root.
 """
@@ -204,10 +205,25 @@ def dnsperf(port: int, queries: Path, cpu: int | None, *extra: str, seconds: flo
 
 
 class Server:
-    """One DNS server under test: a name, its DNS port, and how to stop it."""
+    """One DNS server under test: a name, its DNS port, its processes, and how to stop it."""
 
     def __init__(self, name: str, port: int) -> None:
         self.name, self.port = name, port
+
+    def pids(self) -> list[int]:
+        raise NotImplementedError
+
+    def cpu_seconds(self) -> float:
+        """User + system CPU time of every process of the server so far: on a shared machine CPU time per query
+        moves much less with the load than queries per second do."""
+        total = 0
+        for pid in self.pids():
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            total += int(fields[11]) + int(fields[12])  # utime, stime
+        return total / os.sysconf("SC_CLK_TCK")
 
     def stop(self) -> None:
         raise NotImplementedError
@@ -226,18 +242,28 @@ class Mesolite(Server):
             self.process.start("/v1/version")
         wait_until(lambda: self.process.get("/v1/hosts/leader.mesos").json()[0]["ip"], timeout=60)
 
-    def workers(self) -> list[int]:
+    def pids(self) -> list[int]:
+        """The service, gunicorn and the DNS workers: everything in the service's process group."""
         assert self.process.process is not None
         group = self.process.process.pid
         found = []
         for entry in Path("/proc").iterdir():
             try:
                 if entry.name.isdigit() and os.getpgid(int(entry.name)) == group:
-                    if b"mesolite.dns.listener" in (entry / "cmdline").read_bytes():
-                        found.append(int(entry.name))
+                    found.append(int(entry.name))
             except (OSError, ProcessLookupError):
                 continue
         return sorted(found)
+
+    def workers(self) -> list[int]:
+        found = []
+        for pid in self.pids():
+            try:
+                if b"mesolite.dns.listener" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                    found.append(pid)
+            except OSError:
+                continue
+        return found
 
     def worker_stats(self) -> dict[int, dict[str, Any]]:
         """Each worker's own report (RSS and table sizes), asked for with SIGUSR1 and read from the log."""
@@ -275,6 +301,9 @@ class Upstream(Server):
         )
         log.close()
         wait_until(lambda: _answers(self.port), timeout=60, what="upstream Mesos-DNS to answer")
+
+    def pids(self) -> list[int]:
+        return [self.process.pid]  # taskset execs the binary: same process
 
     def stop(self) -> None:
         self.process.terminate()
@@ -314,38 +343,60 @@ def throughput(servers: list[Server], paths: dict[str, Path], args: argparse.Nam
     for round_ in range(args.rounds):
         for key in SETS:
             for server in servers if round_ % 2 == 0 else servers[::-1]:
+                used = server.cpu_seconds()
                 result = dnsperf(server.port, paths[key], cpu, seconds=args.seconds)
+                result["cpu_us"] = (server.cpu_seconds() - used) / max(result["completed"], 1) * 1e6
                 result["load"] = os.getloadavg()[0]
                 results.setdefault((key, server.name), []).append(result)
                 print(
                     f"  round {round_ + 1} {key:12} {server.name:9} {result['qps']:>8.0f} QPS "
-                    f"{result['latency_ms']:6.2f} ms avg  lost {result['lost']:.0f}  NOERROR {result['noerror']:.0f}%"
-                    f"  load {load()}",
+                    f"{result['latency_ms']:6.2f} ms avg  {result['cpu_us']:5.1f} CPU us/query  "
+                    f"lost {result['lost']:.0f}  NOERROR {result['noerror']:.0f}%  load {load()}",
                     flush=True,
                 )
-    print(f"\n{'set':12} {'mesolite QPS':>13} {'ms':>6} {'upstream QPS':>13} {'ms':>6} {'ratio':>7}   ratios per round")
+    print(
+        f"\n{'set':12} {'mesolite QPS':>13} {'ms':>6} {'upstream QPS':>13} {'ms':>6} {'QPS ratio':>10}"
+        f" {'CPU us/q':>9} {'upstream':>9} {'CPU ratio':>10}   QPS ratios per round"
+    )
     warm = statistics.median(r["qps"] for r in results[("repeated", "mesolite")])
     for key in SETS:
         mine = results[(key, "mesolite")]
         theirs = results.get((key, "upstream"))
         qps = statistics.median(r["qps"] for r in mine)
         ms = statistics.median(r["latency_ms"] for r in mine)
+        cpu_us = statistics.median(r["cpu_us"] for r in mine)
         if theirs:
             ratios = [m["qps"] / t["qps"] for m, t in zip(mine, theirs, strict=True)]
             other = statistics.median(r["qps"] for r in theirs)
             other_ms = statistics.median(r["latency_ms"] for r in theirs)
+            other_cpu = statistics.median(r["cpu_us"] for r in theirs)
             print(
-                f"{key:12} {qps:>13.0f} {ms:>6.2f} {other:>13.0f} {other_ms:>6.2f} {statistics.median(ratios):>6.2f}x"
-                f"   {' '.join(f'{r:.2f}' for r in ratios)}"
+                f"{key:12} {qps:>13.0f} {ms:>6.2f} {other:>13.0f} {other_ms:>6.2f} {statistics.median(ratios):>9.2f}x"
+                f" {cpu_us:>9.1f} {other_cpu:>9.1f} {other_cpu / cpu_us:>9.2f}x   "
+                + " ".join(f"{r:.2f}" for r in ratios)
             )
         else:
-            print(f"{key:12} {qps:>13.0f} {ms:>6.2f} {'-':>13} {'-':>6} {qps / warm:>6.2f}x   (vs mesolite repeated)")
+            print(
+                f"{key:12} {qps:>13.0f} {ms:>6.2f} {'-':>13} {'-':>6} {qps / warm:>9.2f}x {cpu_us:>9.1f}"
+                "   (ratio to mesolite's repeated set)"
+            )
 
 
-def flood(server: Mesolite, paths: dict[str, Path], args: argparse.Namespace, cpu: int | None) -> None:
+def rss_kb(pid: int) -> int:
+    return int(Path(f"/proc/{pid}/status").read_text().split("VmRSS:")[1].split()[0])
+
+
+def memory(server: Server) -> dict[int, Any]:
+    if isinstance(server, Mesolite):
+        return dict(server.worker_stats())
+    assert isinstance(server, Upstream)
+    return {server.process.pid: {"rss_kb": rss_kb(server.process.pid)}}
+
+
+def flood(server: Server, paths: dict[str, Path], args: argparse.Namespace, cpu: int | None) -> None:
     lines = sum(1 for _ in paths["flood"].open())
-    print(f"\nflood: {lines:,} distinct unknown names sent once, known names at 1,000 QPS beside it")
-    before = server.worker_stats()
+    print(f"\nflood of {server.name}: {lines:,} distinct unknown names sent once, known names at 1,000 QPS beside it")
+    before = memory(server)
     quiet = dnsperf(server.port, paths["known"], cpu, "-Q", "1000", "-c", "1", seconds=5)
     box: dict[str, dict[str, float]] = {}
     thread = threading.Thread(target=lambda: box.update(flood=dnsperf(server.port, paths["flood"], cpu, "-n", "1")))
@@ -359,7 +410,7 @@ def flood(server: Mesolite, paths: dict[str, Path], args: argparse.Namespace, cp
             during.append(result)
     thread.join()
     elapsed = time.monotonic() - started
-    after = server.worker_stats()
+    after = memory(server)
     sent = box["flood"]
     print(
         f"  flood: {sent['completed']:,.0f} answered in {elapsed:.0f} s ({sent['qps']:.0f} QPS), "
@@ -374,9 +425,14 @@ def flood(server: Mesolite, paths: dict[str, Path], args: argparse.Namespace, cp
             f"  known names during flood ({5 * i + 1}-{5 * i + 6} s): {result['latency_ms']:.2f} ms avg, "
             f"max {result['max_ms']:.1f} ms, lost {result['lost']:.0f}"
         )
+    if during:
+        print(
+            f"  known names during flood, over all samples: {statistics.mean(r['latency_ms'] for r in during):.2f} ms"
+            f" avg, max {max(r['max_ms'] for r in during):.1f} ms, lost {sum(r['lost'] for r in during):.0f}"
+        )
     for pid in sorted(after):
-        print(f"  worker {pid}: before {json.dumps(before.get(pid))}")
-        print(f"  worker {pid}: after  {json.dumps(after[pid])}")
+        print(f"  process {pid}: before {json.dumps(before.get(pid))}")
+        print(f"  process {pid}: after  {json.dumps(after[pid])}")
 
 
 def main() -> int:
@@ -422,7 +478,8 @@ def main() -> int:
             servers.append(Upstream(base, binary, master, args.server_cpu if pin else None))
         throughput(servers, paths, args, client_cpu)
         if args.flood_names:
-            flood(mesolite, paths, args, client_cpu)
+            for server in servers:
+                flood(server, paths, args, client_cpu)
     finally:
         for server in servers:
             server.stop()

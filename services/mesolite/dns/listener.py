@@ -20,6 +20,7 @@ import struct
 import subprocess
 import sys
 import threading
+from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,9 @@ log = logging.getLogger(__name__)
 
 _TCP_IDLE = 10.0
 _TCP_CONNECTIONS = 256
+_DRAIN = 64  # packets read per turn before queued queries get their share
+_TURN = 8  # queued queries answered per turn
+_PENDING = 4096  # queued queries kept (the newest)
 
 
 def bind_pair(host: str, port: int) -> tuple[socket.socket, socket.socket]:
@@ -89,33 +93,56 @@ class DNSServer:
         self._pool.shutdown(wait=False, cancel_futures=True)
 
     def serve_udp(self) -> None:
-        recv, send, answer, resolver = self.udp.recvfrom, self.udp.sendto, self.resolver.answer, self.resolver
+        """Answers exact repeats the moment they are read and queues the rest, so a flood of new names waits in
+        this worker's queue instead of in front of the names clients keep asking.
+
+        Each turn reads whatever has arrived (up to ``_DRAIN`` packets, without blocking), answering repeats from
+        the cache at once, then answers up to ``_TURN`` queued queries. The queue keeps the newest ``_PENDING``
+        queries; older ones are dropped, as the kernel would drop them from a full socket buffer.
+        """
+        recv, send, resolver = self.udp.recvfrom, self.udp.sendto, self.resolver
+        pending: deque[tuple[bytes, Any]] = deque(maxlen=_PENDING)
         while True:
             try:
-                data, addr = recv(65535)
+                if pending:
+                    data, addr = recv(65535, socket.MSG_DONTWAIT)
+                else:
+                    data, addr = recv(65535)
+                drained = 0
+                while True:
+                    zone = resolver.zone
+                    hit = zone.udp.get(data[2:]) if zone is not None else None
+                    if type(hit) is bytes:
+                        send(data[:2] + hit, addr)
+                    elif hit is not None:
+                        self._answer_udp(data, addr)  # a repeat with rotating orders: still a dict lookup
+                    elif data:
+                        pending.append((data, addr))
+                    drained += 1
+                    if drained >= _DRAIN:
+                        break
+                    data, addr = recv(65535, socket.MSG_DONTWAIT)
+            except BlockingIOError:
+                pass
             except OSError:
                 if self._stopped.is_set():
                     return
-                continue
-            if not data:
-                if self._stopped.is_set():
-                    return
-                continue
-            # The cached-answer path of Resolver.answer, inlined: this loop is the whole per-query cost.
-            zone = resolver.zone
-            if zone is not None:
-                hit = zone.udp.get(data[2:])
-                if type(hit) is bytes:
-                    send(data[:2] + hit, addr)
+                if not pending:
                     continue
-            try:
-                reply = answer(data, False)
-                if type(reply) is bytes:
-                    send(reply, addr)
-                elif reply is not None:
-                    self._pool.submit(self._forward_udp, reply, addr)
-            except Exception:  # noqa: BLE001 - one bad packet must never stop the loop
-                log.exception("error answering a UDP query")
+            for _ in range(min(_TURN, len(pending))):
+                self._answer_udp(*pending.popleft())
+            if not pending and self._stopped.is_set():
+                return
+
+    def _answer_udp(self, data: bytes, addr: Any) -> None:
+        try:
+            reply = self.resolver.answer(data, False)
+            if type(reply) is bytes:
+                self.udp.sendto(reply, addr)
+            elif reply is not None:
+                self._pool.submit(self._forward_udp, reply, addr)
+        except Exception:  # noqa: BLE001 - one bad packet must never stop the loop
+            log.exception("error answering a UDP query")
 
     def _forward_udp(self, job: Forward, addr: Any) -> None:
         try:
