@@ -50,6 +50,7 @@ OTHER = 0  # every query type without records of its own (TXT, MX, …) is answe
 _KINDS = frozenset((TYPE_A, TYPE_AAAA, TYPE_SRV, TYPE_ANY, TYPE_SOA, TYPE_NS))
 _FITTED_LIMIT = 16  # truncated variants per name (one per distinct EDNS size asked)
 _MISSING_LIMIT = 4096
+_UNLIMITED = 1 << 30  # packing without truncation; each transport's limit is applied when a query asks
 CACHE_LIMIT = 20_000  # exact-bytes replies per transport (lowercase questions of existing names)
 
 # A packed reply part: the four header prefixes (flags and counts for each RD/CD combination the query may carry)
@@ -129,7 +130,7 @@ class Entry:
             truncated = self.fitted[key] = self._build(kind, tail, end, max_size)
         return truncated
 
-    def _build(self, kind: int, tail: int, end: int, max_size: int = TCP_MAX + 1) -> list[Variant]:
+    def _build(self, kind: int, tail: int, end: int, max_size: int = _UNLIMITED) -> list[Variant]:
         rcode, answers, authority, extras = self.plan(kind)
         known = self.known(tail)
         ra = self.fast.config.RecurseOn
