@@ -489,7 +489,10 @@ class MarathonScheduler:
         task_id = status["task_id"]["value"]
         agent_id = (status.get("agent_id") or {}).get("value")
         with self.lock:
-            kill_unknown = self.updates.apply(status)
+            if task_id in self.expunged_unreachable and status.get("state") == "TASK_UNREACHABLE":
+                kill_unknown = False  # the answer to our own reconciliation: still away, nothing new
+            else:
+                kill_unknown = self.updates.apply(status)
             if gone(status.get("state", "")):
                 self.expunged_unreachable.pop(task_id, None)
         if status.get("uuid"):

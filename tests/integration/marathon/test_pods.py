@@ -156,7 +156,9 @@ def test_a_pod_of_two_containers_goes_degraded_then_stable_scales_and_is_deleted
             what="the killed instance replaced",
         )
         unknown = marathon.request("DELETE", "/v2/pods/shop/web::instances/shop_web.instance-nope")
-        assert unknown.status_code == 404 and unknown.json()["message"] == "Task 'shop_web.instance-nope' does not exist"
+        assert (
+            unknown.status_code == 404 and unknown.json()["message"] == "Task 'shop_web.instance-nope' does not exist"
+        )
 
         deleted = marathon.request("DELETE", "/v2/pods/shop/web")
         assert deleted.status_code == 202 and deleted.headers["Marathon-Deployment-Id"]
