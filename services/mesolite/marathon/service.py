@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from mesolite.core.store import Store
-from mesolite.marathon import groups, instances, pathid, runspec
+from mesolite.marathon import groups, instances, pathid, pods, runspec
 from mesolite.marathon.deployments import Runner, build_steps, depths, kill_order, plan_json, step_json
 from mesolite.marathon.errors import Locked, NotFound, NotLeading, TooManyDeployments, UnknownTask
 from mesolite.marathon.events import EventBus
@@ -288,9 +288,9 @@ class Marathon:
 
     def health_changed(self, task: Task) -> None:
         """Under the lock, after a health result or status update: ``instance_health_changed_event`` when the
-        instance's health (None while unknown) changed."""
+        health (None while unknown) of an instance whose run spec has health checks changed."""
         spec = self.state.spec(task.app_id)
-        if spec is None:
+        if spec is None or not (spec.get("healthChecks") or (runspec.is_pod(spec) and pods.has_health_checks(spec))):
             return
         healthy = self.health.healthy(task, spec)
         if healthy == task.last_health:
