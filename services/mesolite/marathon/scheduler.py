@@ -18,6 +18,7 @@ how Marathon learns it is back.
 
 from __future__ import annotations
 
+import base64
 import logging
 import threading
 import time
@@ -227,11 +228,16 @@ class MarathonScheduler:
             self._on_update(event["update"]["status"])
         elif kind == "MESSAGE":
             message = event.get("message") or {}
+            try:
+                data = base64.b64decode(message.get("data") or "")
+            except ValueError:
+                data = b""
             self.publish(
                 "framework_message_event",
                 slaveId=(message.get("agent_id") or {}).get("value"),
                 executorId=(message.get("executor_id") or {}).get("value"),
-                message=message.get("data", ""),
+                # Marathon writes the bytes as a JSON array of (signed, Java) byte values: ``ByteArrayFormat``.
+                message=[b - 256 if b > 127 else b for b in data],
             )
 
     # ------------------------------------------------------------------ demand, revive, backoff

@@ -260,7 +260,10 @@ class Marathon:
         active = [t for t in self.state.app_tasks(spec["id"]) if t.active]
         wanted = runspec.instances(spec)
         if len(active) > wanted:
-            healthy = lambda t: bool(self.health.healthy(t, spec))  # noqa: E731
+
+            def healthy(task: Task) -> bool:
+                return bool(self.health.healthy(task, spec))
+
             for task in kill_order(active, runspec.kill_selection(spec), healthy)[: len(active) - wanted]:
                 self.kill_task(task, "scale: too many instances")
             return 0

@@ -184,7 +184,10 @@ def test_a_pod_takes_the_executors_share_and_each_containers_from_one_offer() ->
     assert not isinstance(got, str)
     host_ports, executor, containers = got
     assert host_ports == [31000, 31004]
-    amounts = lambda rs: {(r["name"], r.get("scalar", {}).get("value")) for r in rs if r["name"] != "ports"}  # noqa: E731
+
+    def amounts(resources: list[dict[str, Any]]) -> set[tuple[str, float]]:
+        return {(r["name"], r["scalar"]["value"]) for r in resources if r["name"] != "ports"}
+
     assert amounts(executor) == {("cpus", 0.1), ("mem", 32.0), ("disk", 10.0)}
     assert [amounts(c) for c in containers] == [{("cpus", 0.5), ("mem", 100.0)}, {("cpus", 0.25), ("mem", 50.0)}]
     assert sum(1 for r in executor if r["name"] == "ports") == 2  # every host port travels with the executor
