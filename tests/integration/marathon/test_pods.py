@@ -145,6 +145,16 @@ def test_a_pod_of_two_containers_goes_degraded_then_stable_scales_and_is_deleted
         assert marathon.get(f"/v2/pods/shop/web::versions/{first}").json()["scaling"]["instances"] == 1
         assert marathon.get("/v2/pods/::status").json()[0]["id"] == "/shop/web"
 
+        # A config change is a rolling restart: new instances, healthy, before the old ones go.
+        old_ids = {i["id"] for i in stable["instances"]}
+        relabelled = {**web_pod(instances=2), "labels": {"tier": "edge"}}
+        restarted = marathon.request("PUT", "/v2/pods/shop/web", json=relabelled)
+        assert restarted.status_code == 200
+        assert marathon.get("/v2/deployments").json()[0]["currentActions"][0]["action"] == "RestartApplication"
+        marathon.wait_deployed()
+        stable = wait_stable(marathon, "/shop/web", 2)
+        assert not old_ids & {i["id"] for i in stable["instances"]}
+
         # Killing an instance: the pod keeps its count, so it is replaced.
         doomed = stable["instances"][0]["id"]
         killed = marathon.request("DELETE", f"/v2/pods/shop/web::instances/{doomed}")
