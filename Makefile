@@ -29,8 +29,7 @@ RERUNS ?= 2
 PYTEST := $(PY) -m pytest -q -p no:cacheprovider --reruns $(RERUNS) --reruns-delay 1
 
 # The default run: lint and every test not marked slow (unit, integration, browser, deployment lint).
-test: system-deps install
-	$(VENV)/bin/ruff check services tests bench
+test: system-deps install lint
 	$(PYTEST) -m 'not slow' tests
 
 # The slow end-to-end suites (containers as VMs, failovers, full browser flows); CI runs them after `make test`.
@@ -39,9 +38,11 @@ test-slow: system-deps install
 
 test-all: test test-slow
 
+# Lint: ruff (rules in pyproject.toml, unused noqa refused), ruff's formatting, and mypy over services/.
 lint: install
 	$(VENV)/bin/ruff check services tests bench
 	$(VENV)/bin/ruff format --check services tests bench
+	$(VENV)/bin/mypy
 
 bench: install
 	$(PY) bench/allocator.py

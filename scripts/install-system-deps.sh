@@ -11,6 +11,7 @@ PACKAGES=(
   podman runc busybox-static debootstrap  # Docker tasks through podman, the deployment's systemd "VMs"
   chromium             # browser tests of the web UIs (Playwright drives /usr/bin/chromium)
   vagrant systemd      # vagrant validate, systemd-analyze verify
+  prometheus           # promtool checks every service's /metrics/prometheus; the prometheus role
 )
 need=()
 for pkg in "${PACKAGES[@]}"; do

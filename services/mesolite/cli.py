@@ -21,6 +21,7 @@ from mesolite.chronos import config as chronos_config
 from mesolite.core.flags import FlagError
 from mesolite.dns import config as dns_config
 from mesolite.haproxy_bridge import config as bridge_config
+from mesolite.haproxy_bridge import zdd_config
 from mesolite.marathon import config as marathon_config
 from mesolite.master import config as master_config
 
@@ -36,6 +37,7 @@ _SUBCOMMANDS = (
     dns_config.add_parser,
     marathon_config.add_parser,
     bridge_config.add_parser,
+    zdd_config.add_parser,
     demo.add_parser,
 )
 
@@ -145,6 +147,7 @@ _RUNNERS: dict[str, Callable[[argparse.Namespace], int]] = {
     "dns": run_dns,
     "marathon": run_marathon,
     "haproxy-bridge": run_haproxy_bridge,
+    "zdd": zdd_config.run,
     "up": demo.run_demo,
 }
 

@@ -2,6 +2,7 @@
 
 ``config`` reads Mesos-DNS' config.json; ``generator`` turns ``/master/state`` into records by upstream's rules;
 ``detect`` finds the leading master (configured list or ZooKeeper); ``resolver`` answers DNS messages from a record
-set; ``listener`` serves them over UDP and TCP (in worker processes sharing the port through SO_REUSEPORT);
-``state`` owns the refresh loop and the workers; ``api`` is the HTTP API.
+set (``fastpath`` and ``wire`` answer plain queries straight from the bytes, dnslib the rest); ``listener`` serves
+them over UDP and TCP (in worker processes sharing the port through SO_REUSEPORT); ``state`` owns the refresh loop
+and the workers; ``api`` is the HTTP API.
 """

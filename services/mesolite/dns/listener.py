@@ -13,12 +13,16 @@ from __future__ import annotations
 import json
 import logging
 import os
+import resource
+import signal
 import socket
 import struct
 import subprocess
 import sys
 import threading
+from collections import deque
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 from mesolite.dns.config import DNSConfig
@@ -30,6 +34,9 @@ log = logging.getLogger(__name__)
 
 _TCP_IDLE = 10.0
 _TCP_CONNECTIONS = 256
+_DRAIN = 64  # packets read per turn before queued queries get their share
+_TURN = 8  # queued queries answered per turn
+_PENDING = 4096  # queued queries kept (the newest)
 
 
 def bind_pair(host: str, port: int) -> tuple[socket.socket, socket.socket]:
@@ -86,33 +93,56 @@ class DNSServer:
         self._pool.shutdown(wait=False, cancel_futures=True)
 
     def serve_udp(self) -> None:
-        recv, send, answer, resolver = self.udp.recvfrom, self.udp.sendto, self.resolver.answer, self.resolver
+        """Answers exact repeats the moment they are read and queues the rest, so a flood of new names waits in
+        this worker's queue instead of in front of the names clients keep asking.
+
+        Each turn reads whatever has arrived (up to ``_DRAIN`` packets, without blocking), answering repeats from
+        the cache at once, then answers up to ``_TURN`` queued queries. The queue keeps the newest ``_PENDING``
+        queries; older ones are dropped, as the kernel would drop them from a full socket buffer.
+        """
+        recv, send, resolver = self.udp.recvfrom, self.udp.sendto, self.resolver
+        pending: deque[tuple[bytes, Any]] = deque(maxlen=_PENDING)
         while True:
             try:
-                data, addr = recv(65535)
+                if pending:
+                    data, addr = recv(65535, socket.MSG_DONTWAIT)
+                else:
+                    data, addr = recv(65535)
+                drained = 0
+                while True:
+                    zone = resolver.zone
+                    hit = zone.udp.get(data[2:]) if zone is not None else None
+                    if type(hit) is bytes:
+                        send(data[:2] + hit, addr)
+                    elif hit is not None:
+                        self._answer_udp(data, addr)  # a repeat with rotating orders: still a dict lookup
+                    elif data:
+                        pending.append((data, addr))
+                    drained += 1
+                    if drained >= _DRAIN:
+                        break
+                    data, addr = recv(65535, socket.MSG_DONTWAIT)
+            except BlockingIOError:
+                pass
             except OSError:
                 if self._stopped.is_set():
                     return
-                continue
-            if not data:
-                if self._stopped.is_set():
-                    return
-                continue
-            # The cached-answer path of Resolver.answer, inlined: this loop is the whole per-query cost.
-            zone = resolver.zone
-            if zone is not None:
-                hit = zone.udp.get(data[2:])
-                if type(hit) is bytes:
-                    send(data[:2] + hit, addr)
+                if not pending:
                     continue
-            try:
-                reply = answer(data, False)
-                if type(reply) is bytes:
-                    send(reply, addr)
-                elif reply is not None:
-                    self._pool.submit(self._forward_udp, reply, addr)
-            except Exception:  # one bad packet must never stop the loop
-                log.exception("error answering a UDP query")
+            for _ in range(min(_TURN, len(pending))):
+                self._answer_udp(*pending.popleft())
+            if not pending and self._stopped.is_set():
+                return
+
+    def _answer_udp(self, data: bytes, addr: Any) -> None:
+        try:
+            reply = self.resolver.answer(data, False)
+            if type(reply) is bytes:
+                self.udp.sendto(reply, addr)
+            elif isinstance(reply, Forward):
+                self._pool.submit(self._forward_udp, reply, addr)
+        except Exception:  # one bad packet must never stop the loop
+            log.exception("error answering a UDP query")
 
     def _forward_udp(self, job: Forward, addr: Any) -> None:
         try:
@@ -238,6 +268,19 @@ class Worker:
         self.tcp.close()
 
 
+def worker_stats(resolver: Resolver) -> str:
+    """What a worker holds (its tables' sizes, its memory), logged on SIGUSR1: ``bench/dns.py`` reads it to show
+    that floods of names leave both bounded."""
+    stats: dict[str, Any] = resolver.zone.stats() if resolver.zone is not None else {}
+    stats["max_rss_kb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    try:
+        status = Path("/proc/self/status").read_text()
+        stats["rss_kb"] = int(status.split("VmRSS:")[1].split()[0])
+    except (OSError, IndexError, ValueError):
+        pass
+    return json.dumps(stats, separators=(",", ":"))
+
+
 def worker_main(argv: list[str]) -> int:
     """A worker process: serve the inherited sockets, take record sets from the control socket, exit on its EOF."""
     control_fd, udp_fd, tcp_fd = (int(a) for a in argv)
@@ -250,6 +293,9 @@ def worker_main(argv: list[str]) -> int:
     config = DNSConfig.from_dict(first["config"])
     logging.basicConfig(level=os.environ.get("MESOLITE_LOG_LEVEL", "WARNING").upper())
     resolver = Resolver(config)
+    signal.signal(
+        signal.SIGUSR1, lambda *_: log.warning("dns worker %d stats: %s", os.getpid(), worker_stats(resolver))
+    )
     message: dict[str, Any] | None = first
     server = DNSServer(resolver, udp, tcp)
     while message is not None:

@@ -1,18 +1,21 @@
 """Answering DNS messages from a record set, as Mesos-DNS' ``resolver/resolver.go`` does.
 
-Speed comes from not doing the work twice: an answer depends only on the query's bytes after its 2-byte id (flags,
-question, EDNS size) and the transport, so the first answer to a query is packed, truncated and kept, and every
-later identical query costs one dict lookup and the id patched in. Multi-answer names keep several packed variants
-with different orders (each answer leads in one of them), because clients use answer order for load balancing.
-The caches live inside the :class:`Zone` they were built from, so a reload swaps records and caches in one
-assignment and no reply mixes two generations.
+Three paths, cheapest first. (1) Exact repeats: a reply depends only on the query's bytes after its 2-byte id and
+the transport, so replies to lowercase questions of existing names are kept under those bytes and a repeat costs
+one dict lookup with the id patched in. (2) The fast path (``fastpath.py``): any plain query (one question, maybe
+EDNS) for the Mesos domain is read from the wire and answered from records packed once per generation, whatever
+its letter case, id or options, and whether the name exists or not. (3) The slow path here, with dnslib: every
+other message (several questions, other opcodes, malformed bytes, names with ``*``), forwarding, and the reference
+the fast path is tested against. Multi-answer names keep several packed orders (each answer leads in one of them),
+because clients use answer order for load balancing. Everything packed lives inside the :class:`Zone` it was built
+from, so a reload swaps records and packed answers in one assignment and no reply mixes two generations.
 """
 
 from __future__ import annotations
 
 import itertools
 import logging
-import random
+import socket
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,15 +25,15 @@ from dnslib import NS, QTYPE, RCODE, RR, SOA, DNSHeader, DNSLabel, DNSRecord
 from dnslib import SRV as SRVRecord
 from dnslib import A as ARecord
 
-from mesolite.dns.config import DNSConfig, split_host_port
+from mesolite.dns.config import DNSConfig
+from mesolite.dns.fastpath import CACHE_LIMIT, FastAnswers
 from mesolite.dns.generator import RecordSet
+from mesolite.dns.wire import address, orders, parse_query, srv_parts
 
 log = logging.getLogger(__name__)
 
 TCP_MAX = 65535
 UDP_MIN = 512
-_CACHE_LIMIT = 50_000
-_MAX_VARIANTS = 8
 _OPT = 41
 
 
@@ -53,9 +56,11 @@ class Zone:
     names: set[str] = field(default_factory=set)  # every owner name and its ancestors: what "exists"
     udp: dict[bytes, Any] = field(default_factory=dict)
     tcp: dict[bytes, Any] = field(default_factory=dict)
+    fast: FastAnswers | None = None
 
     @classmethod
-    def build(cls, records: RecordSet, zone: str) -> Zone:
+    def build(cls, records: RecordSet, config: DNSConfig, fast: bool = True) -> Zone:
+        zone = config.zone
         names: set[str] = set()
         for rrs in (records.As, records.AAAAs, records.SRVs):
             for name in rrs:
@@ -63,7 +68,19 @@ class Zone:
                     names.add(name)
                     name = name.split(".", 1)[1] if "." in name[:-1] else zone
         names.add(zone)
-        return cls(records=records, names=names)
+        answers = FastAnswers(records, names, config, zone) if fast else None
+        return cls(records=records, names=names, fast=answers if answers is None or answers.usable else None)
+
+    def stats(self) -> dict[str, int]:
+        """Sizes of the tables that grow with traffic (all bounded): for the bench and for debugging floods."""
+        fast = self.fast
+        return {
+            "names": len(self.names),
+            "cache_udp": len(self.udp),
+            "cache_tcp": len(self.tcp),
+            "entries": len(fast.entries) if fast else 0,
+            "missing": len(fast.missing) if fast else 0,
+        }
 
 
 def dns_name(name: str) -> DNSLabel | None:
@@ -132,8 +149,9 @@ def pack_fitted(record: DNSRecord, max_size: int, set_tc: bool) -> bytes:
 class Resolver:
     """Answers for the Mesos domain from the current :class:`Zone`; everything else is routed for forwarding."""
 
-    def __init__(self, config: DNSConfig) -> None:
+    def __init__(self, config: DNSConfig, fast: bool = True) -> None:
         self.config = config
+        self.fast = fast  # False: dnslib for everything (the reference the fast path is tested and benched against)
         self.zone_name = config.zone
         self.zone: Zone | None = None  # None until the first successful load: SERVFAIL, never a false NXDOMAIN
         self._tick = itertools.count()
@@ -144,17 +162,25 @@ class Resolver:
         self._default = list(config.Resolvers) if config.ExternalOn else []
 
     def load(self, records: RecordSet) -> None:
-        self.zone = Zone.build(records, self.zone_name)
+        self.zone = Zone.build(records, self.config, self.fast)
 
     def answer(self, data: bytes, tcp: bool) -> bytes | Forward | None:
         """The reply to ``data``, a :class:`Forward` to run, or None to drop it (responses, runt packets)."""
         zone = self.zone
         if zone is not None:
-            hit = (zone.tcp if tcp else zone.udp).get(data[2:])
+            cache = zone.tcp if tcp else zone.udp
+            hit = cache.get(data[2:])
             if hit is not None:
                 if type(hit) is bytes:
                     return data[:2] + hit
                 return data[:2] + hit[next(self._tick) % len(hit)]
+            fast = zone.fast
+            if fast is not None:
+                parsed = parse_query(data)
+                if parsed is not None:
+                    reply = fast.reply(data, tcp, parsed, next(self._tick), cache)
+                    if reply is not None:
+                        return reply
         return self._slow(data, tcp, zone)
 
     def _slow(self, data: bytes, tcp: bool, zone: Zone | None) -> bytes | Forward | None:
@@ -176,7 +202,7 @@ class Resolver:
             return rcode_reply(request, RCODE.SERVFAIL, self.config.RecurseOn)
         variants = self._mesos(request, key, zone, max_size)
         cache = zone.tcp if tcp else zone.udp
-        if len(cache) >= _CACHE_LIMIT:
+        if len(cache) >= CACHE_LIMIT:
             cache.clear()  # bounded: odd casings and EDNS sizes must not grow it without limit
         cache[data[2:]] = variants[0] if len(variants) == 1 else tuple(variants)
         return data[:2] + variants[next(self._tick) % len(variants)]
@@ -215,7 +241,7 @@ class Resolver:
         header.ra = int(config.RecurseOn)
         header.rcode = rcode
         variants = []
-        for order in _orders(answers):
+        for order in orders(answers):
             reply = DNSRecord(DNSHeader(id=0, bitmap=header.bitmap), questions=[request.q])
             reply.rr, reply.auth, reply.ar = order, list(authority), list(extras)
             variants.append(pack_fitted(reply, max_size, config.SetTruncateBit)[2:])
@@ -225,24 +251,21 @@ class Resolver:
         owner = dns_name(name)
         if owner is None:
             return
-        rdata = ARecord if qtype == QTYPE.A else AAAARecord
+        rdata, family = (ARecord, socket.AF_INET) if qtype == QTYPE.A else (AAAARecord, socket.AF_INET6)
         for value in rrs.get(name, ()):
-            try:
+            # A non-IP agent "address" (mesos-dns#509) is skipped, as upstream does.
+            if address(value, family) is not None:
                 yield RR(owner, qtype, ttl=self.config.TTL, rdata=rdata(value))
-            except Exception:  # noqa: BLE001 - a non-IP agent "address" (mesos-dns#509) is skipped, as upstream
-                continue
 
     def _srv(self, rs: RecordSet, name: str, qname: DNSLabel, answers: list[RR], extras: list[RR]) -> None:
         seen: set[str] = set()
         for value in rs.SRVs.get(name, ()):
-            try:
-                host, port = split_host_port(value)
-            except ValueError:
+            parts = srv_parts(value)
+            if parts is None:
                 continue
+            host, port = parts
             target = dns_name(host)
-            if target is None or not port.isdigit():
-                continue
-            srv = SRVRecord(priority=0, weight=self.config.SRVRecordDefaultWeight, port=int(port), target=target)
+            srv = SRVRecord(priority=0, weight=self.config.SRVRecordDefaultWeight, port=port, target=target)
             answers.append(RR(qname, QTYPE.SRV, ttl=self.config.TTL, rdata=srv))
             if host in seen:
                 continue
@@ -257,17 +280,3 @@ class Resolver:
         c = self.config
         times = (serial, c.SOARefresh, c.SOARetry, c.SOAExpire, c.TTL)  # MINIMUM is the ttl; SOAMinttl is unused
         return RR(owner, QTYPE.SOA, ttl=c.TTL, rdata=SOA(c.SOAMname, c.SOARname, times))
-
-
-def _orders(answers: list[RR]) -> list[list[RR]]:
-    """Shuffled orders of the answers such that each answer (up to eight) leads one of them."""
-    if len(answers) <= 1:
-        return [answers]
-    base = answers[:]
-    random.shuffle(base)
-    orders = []
-    for lead in base[:_MAX_VARIANTS]:
-        rest = [a for a in base if a is not lead]
-        random.shuffle(rest)
-        orders.append([lead, *rest])
-    return orders

@@ -36,6 +36,8 @@ class BridgeConfig:
     template_dir: str | None = None
     bind_address: str = "*"
     vhost_port: int = 80
+    https_port: int = 443
+    ssl_certs: list[str] = field(default_factory=list)
     stats_port: int = 9090
     stats_address: str | None = None
     http_address: str = "127.0.0.1"
@@ -92,6 +94,12 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     bridge.add_argument("--bind-address", default="*", help="address the frontends bind (default '*': all)")
     bridge.add_argument("--vhost-port", type=int, default=80, help="port of the HAPROXY_{n}_VHOST frontend (0: none)")
     bridge.add_argument("--stats-port", type=int, default=9090, help="HAProxy's stats page (0: none)")
+    bridge.add_argument(
+        "--ssl-certs",
+        help="comma list of PEM files (certificate + key) or directories of them for the HTTPS vhost frontend; "
+        "the first is served to clients without SNI",
+    )
+    bridge.add_argument("--https-port", type=int, default=443, help="port of the HTTPS vhost frontend (0: none)")
     bridge.add_argument("--stats-address", help="address of the stats page (default: --bind-address)")
     bridge.add_argument("--http_address", default="127.0.0.1", help="address of the bridge's /health and /metrics")
     bridge.add_argument("--http_port", type=int, default=9091, help="port of the bridge's /health and /metrics")
@@ -128,6 +136,8 @@ def from_args(args: argparse.Namespace) -> BridgeConfig:
         template_dir=args.template_dir,
         bind_address=args.bind_address,
         vhost_port=args.vhost_port,
+        https_port=args.https_port,
+        ssl_certs=_ssl_certs(args.ssl_certs),
         stats_port=args.stats_port,
         stats_address=args.stats_address,
         http_address=args.http_address,
@@ -142,3 +152,12 @@ def from_args(args: argparse.Namespace) -> BridgeConfig:
         max_backoff=args.max_backoff,
         haproxy_log=args.haproxy_log,
     )
+
+
+def _ssl_certs(value: str | None) -> list[str]:
+    """``--ssl-certs``: each a readable PEM file or a directory of them (HAProxy's ``crt`` takes both)."""
+    certs = [os.path.abspath(p.strip()) for p in (value or "").split(",") if p.strip()]
+    for path in certs:
+        if not os.access(path, os.R_OK):
+            raise FlagError(f"--ssl-certs: cannot read {path}")
+    return certs

@@ -14,6 +14,7 @@ from typing import Any
 
 import jinja2
 
+from mesolite.haproxy_bridge.edge import host_regex
 from mesolite.haproxy_bridge.routing import Routing
 
 TEMPLATES = os.path.join(os.path.dirname(__file__), "templates")
@@ -36,6 +37,10 @@ class GlobalSettings:
     socket_path: str = "/run/haproxy/admin.sock"
     hard_stop_after: str = "5m"
     log_target: str | None = None
+    https_port: int = 443
+    ssl_certs: tuple[str, ...] = ()  # --ssl-certs: PEM files or directories, the first one the default
+    lua_script: str | None = None  # relays marathon-lb's stats-port endpoints to the bridge (None: no Lua)
+    bridge_api: str | None = None  # the bridge's own HTTP API, as HAProxy reaches it
 
 
 class Generator:
@@ -50,7 +55,7 @@ class Generator:
         if self.template_dir:
             loaders.append(jinja2.FileSystemLoader(self.template_dir))
         loaders.append(jinja2.FileSystemLoader(TEMPLATES))
-        return jinja2.Environment(
+        env = jinja2.Environment(
             loader=jinja2.ChoiceLoader(loaders),
             trim_blocks=True,
             lstrip_blocks=True,
@@ -58,6 +63,8 @@ class Generator:
             undefined=jinja2.StrictUndefined,
             autoescape=False,
         )
+        env.filters["host_regex"] = host_regex
+        return env
 
     def _refresh(self) -> None:
         """A new environment when the operator's directory changes: jinja2's own reload check follows the file a
@@ -77,6 +84,14 @@ class Generator:
         context: dict[str, Any] = dict(vars(self.settings))
         context["services"] = routing.services
         context["vhost_services"] = routing.vhost_services
+        context["auth_services"] = [s for s in routing.services if s.edge.auth is not None]
+        certs = list(self.settings.ssl_certs)
+        certs += [s.edge.ssl_cert for s in routing.services if s.edge.ssl_cert and s.edge.ssl_cert not in certs]
+        context["ssl_certs"] = list(dict.fromkeys(certs))
+        # Only with --ssl-certs: the port is reserved then, so no app's service port can collide with it.
+        context["https_enabled"] = bool(self.settings.https_port and routing.vhost_services and self.settings.ssl_certs)
+        port = self.settings.https_port
+        context["https_suffix"] = "" if port in (0, 443) else f":{port}"
         try:
             self._refresh()
             return self.env.get_template(MAIN_TEMPLATE).render(context)

@@ -58,6 +58,35 @@ def validate(haproxy_bin: str, path: str, timeout: float = 60.0) -> Validation:
     return Validation(done.returncode == 0, output)
 
 
+def has_lua(haproxy_bin: str) -> bool:
+    """Whether this HAProxy was built with Lua (Debian's is): the stats-port endpoints need it."""
+    try:
+        done = subprocess.run([haproxy_bin, "-vv"], capture_output=True, text=True, timeout=30, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return "Built with Lua" in done.stdout
+
+
+def pids_running(config_path: str) -> list[int]:
+    """``pidof haproxy``, narrowed to the processes running this config (other HAProxies may share the host)."""
+    found = []
+    wanted = os.path.abspath(config_path).encode()
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/comm", "rb") as handle:
+                if handle.read().strip() != b"haproxy":
+                    continue
+            with open(f"/proc/{entry}/cmdline", "rb") as handle:
+                argv = handle.read().split(b"\0")
+        except OSError:
+            continue
+        if wanted in argv:
+            found.append(int(entry))
+    return sorted(found)
+
+
 _PARSING = re.compile(r"parsing \[([^\]:]+):(\d+)\]")
 
 
@@ -111,9 +140,13 @@ class ExternalHAProxy:
 
     supervised = False
 
-    def __init__(self, command: str, timeout: float = 30.0) -> None:
+    def __init__(self, command: str, timeout: float = 30.0, config_path: str = "/etc/haproxy/haproxy.cfg") -> None:
         self.command = command
         self.timeout = timeout
+        self.config_path = config_path
+
+    def pids(self) -> list[int]:
+        return pids_running(self.config_path)
 
     @property
     def pid(self) -> int | None:
@@ -272,6 +305,14 @@ class SupervisedHAProxy:
     def _master_counts(self) -> tuple[int, int] | None:
         proc = self._show_proc()
         return _parse_master(proc) if proc else None
+
+    def pids(self) -> list[int]:
+        """The master and every worker, old ones still draining included (marathon-lb's ``pidof haproxy``: zdd
+        reads more than two as "reloading")."""
+        if self._pid is None or not self.running():
+            return []
+        proc = self._show_proc() or ""
+        return [self._pid] + sorted(int(pid) for pid, _reloads in _PROC_WORKER.findall(proc))
 
     def workers(self) -> list[int]:
         proc = self._show_proc() or ""

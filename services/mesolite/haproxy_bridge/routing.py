@@ -15,9 +15,17 @@ import errno
 import ipaddress
 import re
 import socket
+import zlib
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
+
+from mesolite.haproxy_bridge import app_templates
+from mesolite.haproxy_bridge.deployment_groups import PREFILTERED, merge_deployment_groups
+from mesolite.haproxy_bridge.edge import Edge, flag, parse_edge
+from mesolite.haproxy_bridge.errors import LabelError
+
+__all__ = ["LabelError", "Routing", "RoutingSettings", "Server", "Service", "build_routing"]
 
 # Tasks that can take traffic. UNREACHABLE is kept, as marathon-lb keeps it: the agent is cut off from the master,
 # not necessarily from the proxy, and HAProxy's own checks take a really dead server out.
@@ -28,8 +36,7 @@ _HOSTNAME = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$")
 _TOKEN = re.compile(r"^\S+$")
 
 
-class LabelError(ValueError):
-    """An app's labels that no configuration could express; the app is left out, the reason kept."""
+DEFAULT_CHECK = " check inter 2s fall 2 rise 1"
 
 
 @dataclass(frozen=True)
@@ -39,6 +46,9 @@ class Server:
     address: str
     port: int
     task_id: str
+    draining: bool = False  # an old blue/green task: ``disabled``, no new request, the ones in flight finish
+    server_id: int = 0
+    line: str | None = None  # the app's ``HAPROXY_{n}_BACKEND_SERVER_OPTIONS``, filled for this server
 
 
 @dataclass(frozen=True)
@@ -59,6 +69,21 @@ class Service:
     weight: int = 0
     health_path: str | None = None
     servers: tuple[Server, ...] = ()
+    edge: Edge = Edge()
+    check_options: str = DEFAULT_CHECK
+    overrides: tuple[tuple[str, str], ...] = ()  # marathon-lb template labels, filled and checked
+
+    def override(self, name: str) -> str | None:
+        """The app's own text for template ``name`` (``BACKEND_HEAD``...), None to use the built-in one."""
+        for key, text in self.overrides:
+            if key == name:
+                return text
+        return None
+
+    @property
+    def override_map(self) -> dict[str, str]:
+        """The same as a dict, for templates (``{% set o = service.override_map %}``, then ``"X" in o``)."""
+        return dict(self.overrides)
 
     def fingerprint(self) -> tuple[Any, ...]:
         """Everything the labels decide: what must change before a rejected app is worth trying again."""
@@ -76,6 +101,9 @@ class Service:
             self.sticky,
             self.weight,
             self.health_path,
+            self.edge,
+            self.check_options,
+            self.overrides,
         )
 
 
@@ -156,6 +184,7 @@ def build_routing(
     resolve: Callable[[str], str | None] = resolve_host,
 ) -> Routing:
     routing = Routing()
+    apps, routing.problems = merge_deployment_groups(apps, task_routable)
     for app in sorted(apps, key=lambda a: str(a.get("id", ""))):
         app_id = str(app.get("id", ""))
         try:
@@ -185,11 +214,12 @@ def _claim_ports(routing: Routing, settings: RoutingSettings) -> list[Service]:
 
 
 def _labels(app: dict[str, Any]) -> dict[str, str]:
+    """The app's labels; only marathon-lb's template labels may span lines (``app_templates`` checks them)."""
     labels = app.get("labels") or {}
     out = {}
     for key, value in labels.items():
         value = str(value)
-        if key.startswith("HAPROXY_") and ("\n" in value or "\r" in value):
+        if key.startswith("HAPROXY_") and ("\n" in value or "\r" in value) and not app_templates.is_template_label(key):
             raise LabelError(f"label {key} contains a line break")
         out[str(key)] = value
     return out
@@ -201,17 +231,6 @@ def _label(labels: dict[str, str], index: int, name: str) -> str | None:
     if value is None and name == "GROUP":
         value = labels.get("HAPROXY_GROUP")
     return value
-
-
-def _flag(value: str | None, label: str) -> bool | None:
-    if value is None:
-        return None
-    lowered = value.strip().lower()
-    if lowered in ("true", "1", "yes", "on"):
-        return True
-    if lowered in ("false", "0", "no", "off", ""):
-        return False
-    raise LabelError(f"label {label}: '{value}' is not a boolean")
 
 
 def _service_ports(app: dict[str, Any]) -> list[int]:
@@ -263,7 +282,7 @@ def _app_services(
     for index, service_port in enumerate(_service_ports(app)):
         if not _in_group(labels, index, settings):
             continue
-        enabled = _flag(_label(labels, index, "ENABLED"), f"HAPROXY_{index}_ENABLED")
+        enabled = flag(_label(labels, index, "ENABLED"), f"HAPROXY_{index}_ENABLED")
         if enabled is False or (settings.strict_mode and enabled is not True):
             continue
         port = service_port
@@ -315,7 +334,11 @@ def _service(
     except ValueError:
         raise LabelError(f"label HAPROXY_{index}_BACKEND_WEIGHT: '{weight_label}' is not an integer") from None
     balance = (_label(labels, index, "BALANCE") or "roundrobin").strip()
-    return Service(
+    prefix = f"HAPROXY_{index}_"
+    own_labels = any(key.startswith(prefix) for key in labels)  # most apps: no edge label, no template
+    if own_labels:
+        app_templates.refuse_unsupported(labels, index)
+    service = Service(
         app_id=app_id,
         index=index,
         port=port,
@@ -326,17 +349,42 @@ def _service(
         bind_options=(_label(labels, index, "BIND_OPTIONS") or "").strip(),
         vhosts=vhosts,
         path=path,
-        sticky=bool(_flag(_label(labels, index, "STICKY"), f"HAPROXY_{index}_STICKY")),
+        sticky=bool(flag(_label(labels, index, "STICKY"), f"HAPROXY_{index}_STICKY")),
         weight=weight,
         health_path=(check.get("path") or "/") if check is not None and mode == "http" else None,
         servers=_servers(app, index, resolve),
+        edge=parse_edge(lambda name: _label(labels, index, name), index, vhosts, mode) if own_labels else Edge(),
     )
+    return _templated(service, labels, _health_check(app, index)) if own_labels else service
+
+
+def _templated(service: Service, labels: dict[str, str], health: dict[str, Any] | None) -> Service:
+    """The service with the app's template labels filled in (see ``app_templates``)."""
+    filled = app_templates.overrides_for(service, labels, health, DEFAULT_CHECK)
+    if filled is None:
+        return service
+    overrides, check_options, server_line = filled
+    servers = service.servers
+    if server_line is not None:
+        servers = tuple(replace(s, line=server_line(s, check_options)) for s in servers)
+    return replace(service, overrides=tuple(sorted(overrides.items())), check_options=check_options, servers=servers)
+
+
+def _health_check(app: dict[str, Any], index: int) -> dict[str, Any] | None:
+    """marathon-lb's ``get_health_check``: the first network health check on this port (or on a fixed port)."""
+    for check in app.get("healthChecks") or []:
+        if str(check.get("protocol", "HTTP")).upper() == "COMMAND":
+            continue
+        if check.get("port") or int(check.get("portIndex") or 0) == index:
+            return dict(check)
+    return None
 
 
 def _servers(app: dict[str, Any], index: int, resolve: Callable[[str], str | None]) -> tuple[Server, ...]:
-    servers: dict[str, Server] = {}
+    servers: dict[str, tuple[str, str, int, str, bool]] = {}
+    prefiltered = bool(app.get(PREFILTERED))
     for task in app.get("tasks") or []:
-        if not task_routable(task, app):
+        if not prefiltered and not task_routable(task, app):
             continue
         ports = task.get("ports") or []
         host = task.get("host")
@@ -346,9 +394,24 @@ def _servers(app: dict[str, Any], index: int, resolve: Callable[[str], str | Non
         if address is None:
             continue
         port = int(ports[index])
-        name = _NAME_UNSAFE.sub("_", f"{host}_{address}_{port}")
-        servers[name] = Server(name, str(host), address, port, str(task.get("id", "")))
-    return tuple(servers[name] for name in sorted(servers))
+        name = server_name(str(host), address, port)
+        servers[name] = (str(host), address, port, str(task.get("id", "")), bool(task.get("draining")))
+    taken: set[int] = set()
+    return tuple(Server(name, *servers[name], server_id=_server_id(name, taken)) for name in sorted(servers))
+
+
+def server_name(host: str, address: str, port: int) -> str:
+    """``<host>_<address>_<port>``, what the stats page lists and ``mesolite zdd`` looks for."""
+    return _NAME_UNSAFE.sub("_", f"{host}_{address}_{port}")
+
+
+def _server_id(name: str, taken: set[int]) -> int:
+    """A stable ``id`` per server name within a backend (marathon-lb's ``serverId``): same name, same id."""
+    server_id = zlib.crc32(name.encode()) % 32000 + 1
+    while server_id in taken:
+        server_id = server_id % 32000 + 1
+    taken.add(server_id)
+    return server_id
 
 
 def parse_tasks_text(text: str) -> list[dict[str, Any]]:

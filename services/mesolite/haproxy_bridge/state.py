@@ -33,6 +33,7 @@ from mesolite.haproxy_bridge.haproxy import (
     SupervisedHAProxy,
     Validation,
     atomic_write,
+    has_lua,
     read_text,
     validate,
 )
@@ -52,6 +53,7 @@ COALESCE_QUIET = 0.05  # an event burst (a deployment) is over after this much s
 COALESCE_MAX = 0.5  # ...or after this long, whichever comes first
 RESOLVE_TTL = 60.0
 STREAM_READ_TIMEOUT = 60.0  # Marathon sends a keep-alive line every 15 s
+LUA_SCRIPT = os.path.join(os.path.dirname(__file__), "lua", "bridge_api.lua")
 
 
 @dataclass
@@ -100,13 +102,17 @@ class BridgeService:
                 )
             else:
                 assert config.reload_command is not None
-                haproxy = ExternalHAProxy(config.reload_command, timeout=config.reload_timeout)
+                haproxy = ExternalHAProxy(
+                    config.reload_command, timeout=config.reload_timeout, config_path=config.config_path
+                )
         self.haproxy = haproxy
         reserved = {}
         if config.vhost_port:
             reserved[config.vhost_port] = "HTTP (vhost)"
         if config.stats_port:
             reserved[config.stats_port] = "stats"
+        if config.https_port and config.ssl_certs:
+            reserved[config.https_port] = "HTTPS (vhost)"
         self.routing_settings = RoutingSettings(
             groups=config.groups,
             strict_mode=config.strict_mode,
@@ -123,6 +129,10 @@ class BridgeService:
                 socket_path=config.socket_path,
                 hard_stop_after=config.hard_stop_after,
                 log_target=config.haproxy_log,
+                https_port=config.https_port,
+                ssl_certs=tuple(config.ssl_certs),
+                lua_script=LUA_SCRIPT if config.stats_port and has_lua(config.haproxy_bin) else None,
+                bridge_api=_api_url(config.http_address, config.api_port),
             ),
             config.template_dir,
         )
@@ -142,6 +152,7 @@ class BridgeService:
         self._last_activation = 0.0
         self._retry_rejected = False
         self._rejected_view: dict[str, str] = {}
+        self._reload_requested = False
 
     # ------------------------------------------------------------------ life cycle
 
@@ -173,6 +184,31 @@ class BridgeService:
         log.debug("sync requested: %s", reason)
         self._wake.set()
 
+    def request_reload(self) -> None:
+        """marathon-lb's SIGUSR1 (``/_mlb_signal/usr1``): reload HAProxy on the configuration it has, now."""
+        with self._lock:
+            self._reload_requested = True
+        self._wake.set()
+
+    def _reload_if_requested(self) -> None:
+        with self._lock:
+            requested, self._reload_requested = self._reload_requested, False
+        if not requested or self._loaded_text is None:
+            return
+        with self._apply_lock:
+            try:
+                self.haproxy.reload()
+            except (ReloadError, OSError) as exc:
+                with self._lock:
+                    self.metrics.reload_failures_total += 1
+                    self.metrics.last_reload_error = str(exc)
+                log.error("reload of the running configuration failed: %s", exc)
+                return
+            with self._lock:
+                self.metrics.reloads_total += 1
+                self.metrics.last_reload_at = time.time()
+                self.metrics.last_reload_error = None
+
     # ------------------------------------------------------------------ sync loop
 
     def _sync_loop(self) -> None:
@@ -180,12 +216,13 @@ class BridgeService:
         failures = 0
         while not self._stopping.is_set():
             with self._lock:
-                dirty = self._dirty_since is not None
+                dirty = self._dirty_since is not None or self._reload_requested
             if not dirty:
                 self._wake.wait(timeout=max(0.0, min(1.0, next_full - time.monotonic())))
                 self._wake.clear()
             if self._stopping.is_set():
                 return
+            self._reload_if_requested()
             periodic = time.monotonic() >= next_full
             with self._lock:
                 dirty = self._dirty_since is not None
@@ -537,28 +574,28 @@ class BridgeService:
         }
         return healthy, body
 
-    def routing_json(self) -> list[dict[str, Any]]:
+    def current_routing(self) -> Routing:
+        """What HAProxy routes now (``views.py`` renders it for the API)."""
         with self._lock:
-            routing = self.routing
-        return [
-            {
-                "appId": s.app_id,
-                "portIndex": s.index,
-                "servicePort": s.port,
-                "backend": s.backend,
-                "mode": s.mode,
-                "balance": s.balance,
-                "vhosts": list(s.vhosts),
-                "servers": [
-                    {"host": v.host, "address": v.address, "port": v.port, "taskId": v.task_id} for v in s.servers
-                ],
-            }
-            for s in routing.services
-        ]
+            return self.routing
 
     @property
     def loaded_text(self) -> str | None:
         return self._loaded_text
+
+    def pids(self) -> list[int]:
+        return self.haproxy.pids()
+
+
+def _api_url(address: str, port: int) -> str:
+    """The bridge's API as HAProxy (on this host) reaches it: a wildcard address means loopback."""
+    if address in ("", "*", "0.0.0.0"):
+        address = "127.0.0.1"
+    elif address == "::":
+        address = "::1"
+    if ":" in address:
+        address = f"[{address}]"
+    return f"http://{address}:{port}"
 
 
 def _fingerprint(services: list[Any]) -> tuple[Any, ...]:

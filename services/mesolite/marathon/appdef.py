@@ -27,6 +27,8 @@ NETWORKS = ("HOST", "BRIDGE", "USER", "NONE")
 PORT_PROTOCOLS = ("tcp", "udp", "udp,tcp")
 _PORT_NAME = re.compile(r"^[a-z][a-z0-9-]*$")
 _LABEL_ENV = re.compile(r"[^A-Z0-9_]")
+# ``//cmd`` (the command executor, also when empty) or the path of a custom executor (``AppValidation``).
+_EXECUTOR = re.compile(r"^(//cmd)|(/?[^/]+(/[^/]+)*)|$")
 
 DEFAULT_UPGRADE = {"minimumHealthCapacity": 1.0, "maximumOverCapacity": 1.0}
 RESIDENT_UPGRADE = {"minimumHealthCapacity": 0.5, "maximumOverCapacity": 0.0}
@@ -182,6 +184,8 @@ def normalize_app(raw: Any, base: str = "/", require_id: bool = True) -> dict[st
             app[key] = default
         errors.at_least(f"/{key}", app[key], 0.0)
     app["executor"] = _typed(raw, "executor", str, "") or ""
+    if not _EXECUTOR.fullmatch(app["executor"]):
+        errors.add("/executor", f"must fully match regular expression '{_EXECUTOR.pattern}'")
     app["constraints"] = _constraints(raw, errors)
     app["fetch"] = _fetch(raw, errors)
     app["storeUrls"] = _string_list(raw, "storeUrls", "") or []
@@ -211,8 +215,8 @@ def normalize_app(raw: Any, base: str = "/", require_id: bool = True) -> dict[st
     if kill_selection not in KILL_SELECTIONS:
         errors.add("/killSelection", f"error.unknown.enum.literal (allowed: {', '.join(KILL_SELECTIONS)})")
     app["killSelection"] = kill_selection
-    app["unreachableStrategy"] = _unreachable(raw, errors)
     resident = any(v.get("persistent") for v in (app["container"] or {}).get("volumes") or [])
+    app["unreachableStrategy"] = _unreachable(raw, errors, resident)
     app["upgradeStrategy"] = _upgrade(raw, errors, resident)
     if resident and app["residency"] is None:
         app["residency"] = {"relaunchEscalationTimeoutSeconds": 3600, "taskLostBehavior": "WAIT_FOREVER"}
@@ -600,10 +604,13 @@ def _dependencies(raw: dict[str, Any], errors: _Errors, app_id: str) -> list[str
     return out
 
 
-def _unreachable(raw: dict[str, Any], errors: _Errors) -> Any:
+def _unreachable(raw: dict[str, Any], errors: _Errors, resident: bool) -> Any:
+    """``{inactiveAfterSeconds, expungeAfterSeconds}`` (default ``{0, 0}``: replace and forget at once), or
+    ``"disabled"`` (never replaced; the default, and the only choice, for resident run specs whose data lives on
+    their agent), as ``UnreachableStrategy.scala`` has them."""
     value = raw.get("unreachableStrategy")
     if value is None:
-        return dict(DEFAULT_UNREACHABLE)
+        return "disabled" if resident else dict(DEFAULT_UNREACHABLE)
     if value == "disabled":
         return "disabled"
     if not isinstance(value, dict):
@@ -611,11 +618,14 @@ def _unreachable(raw: dict[str, Any], errors: _Errors) -> Any:
     inactive = _default(_typed(value, "inactiveAfterSeconds", "int", "/unreachableStrategy"), 0)
     expunge = _default(_typed(value, "expungeAfterSeconds", "int", "/unreachableStrategy"), 0)
     errors.at_least("/unreachableStrategy/inactiveAfterSeconds", inactive, 0)
+    errors.at_least("/unreachableStrategy/expungeAfterSeconds", expunge, 0)
     if inactive > expunge:
         errors.add(
             "/unreachableStrategy/inactiveAfterSeconds",
-            "inactiveAfterSeconds must be less or equal to expungeAfterSeconds",
+            f"inactiveAfterSeconds ({inactive}) must be less or equal to expungeAfterSeconds, which is {expunge}",
         )
+    if resident:
+        errors.add("/unreachableStrategy", "unreachableStrategy must be disabled for resident apps")
     return {"inactiveAfterSeconds": inactive, "expungeAfterSeconds": expunge}
 
 

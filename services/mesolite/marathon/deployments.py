@@ -8,6 +8,9 @@ Steps are carried out level-triggered: every tick recomputes, from the tasks tha
 has to kill and how many instances it still needs launched. Nothing is remembered but a few numbers per action, so a
 restarted Marathon resumes a persisted deployment exactly where the tasks say it is.
 
+Apps and pods are planned and carried out alike (their differences are read through ``runspec.py``); a pod's
+actions render with ``pod`` in place of ``app``, as in Marathon's deployment JSON.
+
 A rolling restart follows Marathon's ``TaskReplaceActor``: with ``n`` instances, keep at least
 ``ceil(n × minimumHealthCapacity)`` healthy and never run more than ``floor(n × (1 + maximumOverCapacity))``; kill an
 old task only while the healthy count stays at or above the minimum (unhealthy old ones first), start new ones while
@@ -20,10 +23,9 @@ import math
 from collections.abc import Callable
 from typing import Any
 
-from mesolite.core.protocol import is_terminal
-from mesolite.marathon import appdef, pathid
+from mesolite.marathon import pathid, runspec
 from mesolite.marathon.appdef import Invalid
-from mesolite.marathon.state import Deployment, State, Task
+from mesolite.marathon.state import Deployment, State, Task, gone
 
 START, SCALE, RESTART, STOP = "StartApplication", "ScaleApplication", "RestartApplication", "StopApplication"
 
@@ -91,30 +93,35 @@ def build_steps(
     restart: set[str] | None = None,
     kills: dict[str, list[str]] | None = None,
 ) -> tuple[list[list[dict[str, Any]]], list[str]]:
-    """(steps, affected app ids) turning ``original`` into ``target`` (both: app id → definition)."""
+    """(steps, affected run spec ids) turning ``original`` into ``target`` (both: id → app or pod definition)."""
     restart = restart or set()
     kills = kills or {}
     stops = [a for a in original if a not in target]
     starts = [a for a in target if a not in original]
+    kinds = {a: "pod" for a, spec in list(original.items()) + list(target.items()) if runspec.is_pod(spec)}
+
+    def action(kind: str, spec_id: str, **extra: Any) -> dict[str, Any]:
+        out: dict[str, Any] = {"action": kind, "app": spec_id, **extra}
+        if spec_id in kinds:
+            out["kind"] = "pod"
+        return out
+
     changed: dict[str, dict[str, Any]] = {}
-    for app_id, app in target.items():
-        old = original.get(app_id)
+    for spec_id, spec in target.items():
+        old = original.get(spec_id)
         if old is None:
-            changed[app_id] = {"action": SCALE, "app": app_id, "instances": app["instances"], "kill": []}
-        elif app_id in restart or appdef.config_of(old) != appdef.config_of(app):
-            changed[app_id] = {"action": RESTART, "app": app_id}
-        elif old["instances"] != app["instances"] or kills.get(app_id):
-            changed[app_id] = {
-                "action": SCALE,
-                "app": app_id,
-                "instances": app["instances"],
-                "kill": list(kills.get(app_id) or []),
-            }
+            changed[spec_id] = action(SCALE, spec_id, instances=runspec.instances(spec), kill=[])
+        elif spec_id in restart or runspec.config_of(old) != runspec.config_of(spec):
+            changed[spec_id] = action(RESTART, spec_id)
+        elif runspec.instances(old) != runspec.instances(spec) or kills.get(spec_id):
+            changed[spec_id] = action(
+                SCALE, spec_id, instances=runspec.instances(spec), kill=list(kills.get(spec_id) or [])
+            )
     steps: list[list[dict[str, Any]]] = []
     if stops:
-        steps.append([{"action": STOP, "app": a} for a in sorted(stops)])
+        steps.append([action(STOP, a) for a in sorted(stops)])
     if starts:
-        steps.append([{"action": START, "app": a} for a in sorted(starts)])
+        steps.append([action(START, a) for a in sorted(starts)])
     if changed:
         layer_of = depths(target, groups, app_group)
         for layer in sorted({layer_of[a] for a in changed}):
@@ -124,7 +131,35 @@ def build_steps(
 
 
 def action_json(action: dict[str, Any]) -> dict[str, Any]:
-    return {"action": action["action"], "app": action["app"]}
+    """``{"action", "app"}``, or ``{"action", "pod"}`` for a pod."""
+    return {"action": action["action"], "pod" if action.get("kind") == "pod" else "app": action["app"]}
+
+
+def plan_json(deployment: Deployment) -> dict[str, Any]:
+    """The ``plan`` of deployment events: the original and target root groups hold what the plan changes."""
+
+    def group_of(specs: dict[str, dict[str, Any] | None]) -> dict[str, Any]:
+        present = [s for s in specs.values() if s is not None]
+        return {
+            "id": "/",
+            "apps": [s for s in present if not runspec.is_pod(s)],
+            "groups": [],
+            "dependencies": [],
+            "version": deployment.version,
+            "pods": [{k: v for k, v in s.items() if k != "versionInfo"} for s in present if runspec.is_pod(s)],
+        }
+
+    return {
+        "id": deployment.id,
+        "version": deployment.version,
+        "original": group_of(deployment.original),
+        "target": group_of(deployment.target),
+        "steps": [{"actions": [action_json(a) for a in step]} for step in deployment.steps],
+    }
+
+
+def step_json(deployment: Deployment) -> dict[str, Any]:
+    return {"actions": [action_json(a) for a in deployment.current_actions()]}
 
 
 # ---------------------------------------------------------------------------------------------- execution
@@ -153,7 +188,8 @@ class Runner:
         self.healthy = healthy
 
     def good(self, task: Task, app: dict[str, Any]) -> bool:
-        """Counts as a replacement: running, healthy, and ready when the app has a readiness check."""
+        """Counts as a replacement: running, healthy, and ready when the app has a readiness check (pods have
+        none)."""
         return task.running and self.healthy(task, app) and (not app.get("readinessChecks") or task.ready)
 
     def advance(self, deployment: Deployment) -> dict[str, int]:
@@ -176,10 +212,10 @@ class Runner:
 
     def _run(self, deployment: Deployment, action: dict[str, Any]) -> int:
         kind = action["action"]
-        app = self.state.apps.get(action["app"])
+        app = self.state.spec(action["app"])
         if kind == STOP or (app is None and kind != START):
             for task in self.state.app_tasks(action["app"]):
-                if task.active:
+                if task.active or task.inactive:  # an unreachable instance given up is expunged by the kill
                     self.kill(task, "deployment: stop")
             return 0
         if kind == START or app is None:
@@ -198,9 +234,9 @@ class Runner:
             runtime["started"] = True
             self.state.save_deployment(deployment)
         active = [t for t in self.state.app_tasks(app["id"]) if t.active]
-        wanted = int(action.get("instances", app["instances"]))
+        wanted = int(action.get("instances", runspec.instances(app)))
         if len(active) > wanted:
-            ordered = kill_order(active, app.get("killSelection", "YOUNGEST_FIRST"), lambda t: self.healthy(t, app))
+            ordered = kill_order(active, runspec.kill_selection(app), lambda t: self.healthy(t, app))
             for task in ordered[: len(active) - wanted]:
                 self.kill(task, "deployment: scale down")
             return 0
@@ -208,13 +244,13 @@ class Runner:
 
     def _restart_bounds(self, runtime: dict[str, Any], app: dict[str, Any], tasks: list[Task]) -> tuple[int, int]:
         if "minHealthy" not in runtime:
-            n = int(app["instances"])
-            strategy = app.get("upgradeStrategy") or appdef.DEFAULT_UPGRADE
+            n = runspec.instances(app)
+            strategy = runspec.upgrade(app)
             min_healthy = math.ceil(n * float(strategy["minimumHealthCapacity"]) - 1e-9)
             max_capacity = math.floor(n * (1 + float(strategy["maximumOverCapacity"])) + 1e-9)
             healthy_now = sum(1 for t in tasks if t.active and t.running and self.healthy(t, app))
             if min_healthy == max_capacity and max_capacity <= healthy_now:
-                if appdef.is_resident(app):
+                if runspec.is_resident(app):
                     min_healthy -= 1
                 else:
                     max_capacity += 1
@@ -228,14 +264,12 @@ class Runner:
         min_healthy, max_capacity = self._restart_bounds(runtime, app, tasks)
         if fresh:  # the next leader must go on with the same bounds, not recompute them from a changed fleet
             self.state.save_deployment(deployment)
-        config = app["versionInfo"]["lastConfigChangeAt"]
-        n = int(app["instances"])
+        config = runspec.config_version(app)
+        n = runspec.instances(app)
         new = [t for t in tasks if t.active and t.config_version == config]
         old = [t for t in tasks if t.active and t.config_version != config]
         if len(new) > n:  # left over from an earlier forced deployment
-            for task in kill_order(new, app.get("killSelection", "YOUNGEST_FIRST"), lambda t: self.healthy(t, app))[
-                : len(new) - n
-            ]:
+            for task in kill_order(new, runspec.kill_selection(app), lambda t: self.healthy(t, app))[: len(new) - n]:
                 self.kill(task, "deployment: restart surplus")
             new = [t for t in new if t.active]
         healthy_count = sum(1 for t in new if self.good(t, app)) + sum(
@@ -251,7 +285,7 @@ class Runner:
             else:
                 break
         # Tasks on their way out still hold their resources: they count toward the capacity until they are gone.
-        occupied = sum(1 for t in self.state.app_tasks(app["id"]) if not is_terminal(t.state))
+        occupied = sum(1 for t in self.state.app_tasks(app["id"]) if not gone(t.state) and not t.inactive)
         return max(0, min(n - len(new), max_capacity - occupied))
 
     def _done(self, deployment: Deployment, action: dict[str, Any]) -> bool:
@@ -259,14 +293,15 @@ class Runner:
         if kind == START:
             return True
         tasks = self.state.app_tasks(action["app"])
-        app = self.state.apps.get(action["app"])
+        app = self.state.spec(action["app"])
         if kind == STOP or app is None:
             return not tasks
         if any(t.killing for t in tasks):
             return False
         active = [t for t in tasks if t.active]
         if kind == SCALE:
-            wanted = int(action.get("instances", app["instances"]))
+            wanted = int(action.get("instances", runspec.instances(app)))
             return len(active) == wanted and all(self.good(t, app) for t in active)
-        config = app["versionInfo"]["lastConfigChangeAt"]
-        return len(active) == app["instances"] and all(t.config_version == config and self.good(t, app) for t in active)
+        config = runspec.config_version(app)
+        n = runspec.instances(app)
+        return len(active) == n and all(t.config_version == config and self.good(t, app) for t in active)

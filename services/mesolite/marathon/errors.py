@@ -28,6 +28,10 @@ class NotFound(MarathonError):
         return cls(f"Group '{group_id}' does not exist" + (f" in version {version}" if version is not None else ""))
 
     @classmethod
+    def pod(cls, pod_id: str, version: str | None = None) -> NotFound:
+        return cls(f"Pod '{pod_id}' does not exist" + (f" in version {version}" if version is not None else ""))
+
+    @classmethod
     def task(cls, task_id: str) -> NotFound:
         return cls(f"Task '{task_id}' does not exist")
 
@@ -46,7 +50,7 @@ class Locked(MarathonError):
     def __init__(self, deployment_ids: list[str]) -> None:
         super().__init__(
             "App is locked by one or more deployments. Override with the option '?force=true'. "
-            f"View details at '/v2/deployments/<DEPLOYMENT_ID>'. Deployments: {', '.join(deployment_ids)}"
+            "View details at '/v2/deployments/<DEPLOYMENT_ID>'."
         )
         self.deployment_ids = deployment_ids
 

@@ -1,8 +1,8 @@
 """Marathon-executed health checks (HTTP, HTTPS, TCP) and readiness checks, probing each task's host:port.
 
-Mesos-executed checks (COMMAND, MESOS_HTTP, MESOS_TCP) are not run here: they travel in the TaskInfo and their
-verdict comes back as ``healthy`` in status updates. Marathon-side results are in memory only, as in Marathon
-(after a restart health is unknown until re-checked).
+Mesos-executed checks (COMMAND, MESOS_HTTP, MESOS_TCP, and every pod container's check) are not run here: they
+travel in the TaskInfo and their verdict comes back as ``healthy`` in status updates. Marathon-side results are in
+memory only, as in Marathon (after a restart health is unknown until re-checked).
 
 The kill rule is Marathon's ``HealthCheckActor``: failures during the grace period are ignored until the first
 success; once ``consecutiveFailures`` reaches ``maxConsecutiveFailures`` (> 0) the task is killed and, the app
@@ -22,6 +22,7 @@ from typing import Any
 import requests
 import urllib3
 
+from mesolite.marathon import instances, runspec
 from mesolite.marathon.appdef import port_names
 from mesolite.marathon.state import State, Task, iso
 
@@ -90,6 +91,7 @@ class HealthChecker:
         publish: Callable[..., Any],
         kill: Callable[[Task, str], None],
         in_deployment: Callable[[str], bool],
+        health_changed: Callable[[Task], None] = lambda task: None,
         max_concurrent: int = 64,
     ) -> None:
         self.state = state
@@ -97,6 +99,7 @@ class HealthChecker:
         self.publish = publish
         self.kill = kill
         self.in_deployment = in_deployment
+        self.health_changed = health_changed
         self.results: dict[tuple[str, int], Result] = {}
         self._due: dict[tuple[str, int], float] = {}
         self._inflight: set[tuple[str, int]] = set()
@@ -141,6 +144,8 @@ class HealthChecker:
 
     def healthy(self, task: Task, app: dict[str, Any]) -> bool | None:
         """True/False once known, None while unknown; apps without checks are healthy when running."""
+        if runspec.is_pod(app):
+            return instances.pod_healthy(task, app)
         checks = app.get("healthChecks") or []
         if not checks:
             return task.running
@@ -273,6 +278,7 @@ class HealthChecker:
                 version=task.version,
                 alive=result.alive,
             )
+            self.health_changed(task)
         limit = int(check["maxConsecutiveFailures"])
         if not result.alive and limit > 0 and result.consecutive_failures >= limit:
             reason = f"{result.consecutive_failures} consecutive health check failures ({cause})"

@@ -138,23 +138,59 @@ def requested_host_ports(app: dict[str, Any]) -> list[int | None]:
 
 
 def fit(app: dict[str, Any], resources: OfferResources) -> tuple[list[int], list[dict[str, Any]]] | str:
-    """Take one instance's resources out of ``resources`` (all or nothing): host ports and v1 resources, or the
+    """Take one app instance's resources out of ``resources`` (all or nothing): host ports and v1 resources, or the
     Marathon reason it does not fit."""
     accepted = app.get("acceptedResourceRoles")
-    roles = set(accepted) if accepted else None
+    got = fit_parts(
+        [{name: float(app.get(name) or 0) for name, _ in SCALARS}], requested_host_ports(app), accepted, resources
+    )
+    if isinstance(got, str):
+        return got
+    host_ports, (taken,), port_resources = got
+    return host_ports, taken + port_resources
+
+
+def fit_pod(
+    pod: dict[str, Any], resources: OfferResources
+) -> tuple[list[int], list[dict[str, Any]], list[list[dict[str, Any]]]] | str:
+    """One pod instance: (host ports, the executor's resources with the ports, each container's resources), or the
+    reason it does not fit. The executor's share and every container's are taken separately, so each TaskInfo and
+    the ExecutorInfo name exactly what they use, as Marathon's ``TaskGroupBuilder`` bin-packs them."""
+    from mesolite.marathon import pods, runspec
+
+    parts = [{k: float(v) for k, v in pod["executorResources"].items()}]
+    parts += [{k: float(v) for k, v in c["resources"].items()} for c in pod["containers"]]
+    got = fit_parts(parts, pods.requested_host_ports(pod), runspec.accepted_roles(pod), resources)
+    if isinstance(got, str):
+        return got
+    host_ports, taken, port_resources = got
+    return host_ports, taken[0] + port_resources, taken[1:]
+
+
+def fit_parts(
+    parts: list[dict[str, float]],
+    wanted_ports: list[int | None],
+    accepted_roles: list[str] | None,
+    resources: OfferResources,
+) -> tuple[list[int], list[list[dict[str, Any]]], list[dict[str, Any]]] | str:
+    """Take the scalars of every part and the host ports, all or nothing: (host ports, resources per part, port
+    resources), or the Marathon reason the offer falls short."""
+    roles = set(accepted_roles) if accepted_roles else None
     for name, reason in SCALARS:
-        needed = float(app.get(name) or 0)
+        needed = sum(part.get(name, 0.0) for part in parts)
         if needed > 0 and resources.available(name, roles) + 1e-9 < needed:
             return reason
     trial = resources.snapshot()
-    taken: list[dict[str, Any]] = []
-    for name, _ in SCALARS:
-        needed = float(app.get(name) or 0)
-        if needed > 0:
-            taken.extend(trial.take_scalar(name, needed, roles))
-    ports = trial.take_ports(requested_host_ports(app), roles)
+    taken: list[list[dict[str, Any]]] = []
+    for part in parts:
+        mine: list[dict[str, Any]] = []
+        for name, _ in SCALARS:
+            if part.get(name, 0.0) > 0:
+                mine.extend(trial.take_scalar(name, part[name], roles))
+        taken.append(mine)
+    ports = trial.take_ports(wanted_ports, roles)
     if ports is None:
         return "InsufficientPorts"
     host_ports, port_resources = ports
     resources.scalars, resources.ports = trial.scalars, trial.ports
-    return host_ports, taken + port_resources
+    return host_ports, taken, port_resources

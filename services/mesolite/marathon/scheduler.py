@@ -1,17 +1,24 @@
 """Marathon as a Mesos framework: the launch queue, offer matching, status updates, kills, backoff, reconciliation.
 
-The launch queue is level-triggered: every tick the service tells the scheduler how many instances each app still
-needs (``set_demand``); offers are matched against that, tasks are recorded (and persisted) as staging *before*
-the ACCEPT goes out, so a crash between the two can only leave a task Marathon knows and the master does not —
-which reconciliation then reports as gone, and the queue relaunches.
+The launch queue is level-triggered: every tick the service tells the scheduler how many instances each app or pod
+still needs (``set_demand``); offers are matched against that, instances are recorded (and persisted) as staging
+*before* the ACCEPT goes out, so a crash between the two can only leave an instance Marathon knows and the master
+does not — which reconciliation then reports as gone, and the queue relaunches. An app instance is a LAUNCH of one
+TaskInfo; a pod instance a LAUNCH_GROUP for the DEFAULT executor (``taskgroup.py``).
 
 Offers with nothing to launch are declined for ``--decline_offer_duration`` and the framework suppresses; any new
-demand revives. Launch failures (TASK_FAILED, TASK_FINISHED, TASK_ERROR) grow the app's backoff delay:
+demand revives. Launch failures (TASK_FAILED, TASK_FINISHED, TASK_ERROR) grow the run spec's backoff delay:
 ``backoffSeconds × backoffFactor^n`` capped at ``maxLaunchDelaySeconds``.
+
+The framework is PARTITION_AWARE: tasks on an agent the master lost are TASK_UNREACHABLE, not TASK_LOST, and keep
+running when it comes back. The master does not announce a returning agent's tasks, so while any task is
+unreachable (or was given up as such not long ago) it is reconciled every few seconds: the answer TASK_RUNNING is
+how Marathon learns it is back.
 """
 
 from __future__ import annotations
 
+import base64
 import logging
 import threading
 import time
@@ -21,17 +28,18 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from mesolite.core.protocol import FAILURE_STATES, is_terminal
 from mesolite.core.scheduler_driver import CallFailed, SchedulerDriver
-from mesolite.marathon import appdef, constraints, pathid, taskinfo
-from mesolite.marathon.offers import OfferResources, fit
-from mesolite.marathon.state import State, Task, iso
+from mesolite.marathon import appdef, constraints, instances, pathid, runspec, taskgroup, taskinfo
+from mesolite.marathon.offers import OfferResources, fit, fit_pod
+from mesolite.marathon.state import State, Task, gone, iso
+from mesolite.marathon.updates import UpdateProcessor
 
 log = logging.getLogger(__name__)
 
-# Launch failures, which grow the app's backoff delay (a task that finishes on its own is one too: apps run forever).
-BACKOFF_STATES = {"TASK_FAILED", "TASK_FINISHED", "TASK_ERROR"}
 KNOWN_VALUE_TTL = 60.0
+# How often tasks known (or recently given up) as unreachable are reconciled, and for how long an expunged one is.
+UNREACHABLE_RECONCILE_SECONDS = 3.0
+FORGET_EXPUNGED_SECONDS = 3600.0
 
 
 @dataclass
@@ -100,6 +108,7 @@ class MarathonScheduler:
         publish: Callable[..., Any],
         wake: Callable[[], None],
         forget_health: Callable[[str], None],
+        health_changed: Callable[[Task], None] = lambda task: None,
     ) -> None:
         self.config = config
         self.state = state
@@ -116,7 +125,12 @@ class MarathonScheduler:
         self._last_revive = 0.0
         self._revive_pending = False
         self._last_reconcile = 0.0
+        self._last_unreachable_reconcile = 0.0
+        # Mesos task id -> (agent id, when) of instances given up as unreachable: if their agent comes back,
+        # reconciliation says they run, and as unknown tasks they are killed.
+        self.expunged_unreachable: dict[str, tuple[str, float]] = {}
         self.metrics: Counter[str] = Counter()
+        self.updates = UpdateProcessor(state, publish, self._note_failure, forget_health, health_changed, self.metrics)
         info: dict[str, Any] = {
             "user": config.user,
             "name": config.framework_name,
@@ -125,7 +139,8 @@ class MarathonScheduler:
             "hostname": config.hostname,
             "roles": [config.role],
             # TASK_KILLING_STATE: a task being killed shows as TASK_KILLING, so load balancers drain it first.
-            "capabilities": [{"type": "MULTI_ROLE"}, {"type": "TASK_KILLING_STATE"}],
+            # PARTITION_AWARE: TASK_UNREACHABLE instead of TASK_LOST, for the run specs' unreachableStrategy.
+            "capabilities": [{"type": "MULTI_ROLE"}, {"type": "TASK_KILLING_STATE"}, {"type": "PARTITION_AWARE"}],
         }
         if config.webui_url:
             info["webui_url"] = config.webui_url
@@ -151,9 +166,12 @@ class MarathonScheduler:
             if self.state.framework_id != framework_id:
                 self.state.set_framework_id(framework_id)
             self.suppressed = False
-            known = [(t.id, t.agent_id or None) for t in self.state.tasks.values()]
+            known = self._known_tasks()
         self.reconcile(known)
         self.wake()
+
+    def _known_tasks(self) -> list[tuple[str, str | None]]:
+        return [(tid, t.agent_id or None) for t in self.state.tasks.values() for tid in t.mesos_task_ids]
 
     def reconcile(self, known: list[tuple[str, str | None]] | None = None) -> None:
         """Explicit reconciliation of every task we know, then implicit to learn of tasks we do not."""
@@ -166,17 +184,61 @@ class MarathonScheduler:
             log.info("reconciliation deferred: %s", exc)
 
     def maybe_reconcile(self) -> None:
-        if self.connected and time.time() - self._last_reconcile > self.config.reconciliation_interval:
+        if not self.connected:
+            return
+        now = time.time()
+        if now - self._last_reconcile > self.config.reconciliation_interval:
             with self.lock:
-                known = [(t.id, t.agent_id or None) for t in self.state.tasks.values()]
+                known = self._known_tasks()
             self.reconcile(known)
+            return
+        if now - self._last_unreachable_reconcile < UNREACHABLE_RECONCILE_SECONDS:
+            return
+        self._last_unreachable_reconcile = now
+        with self.lock:
+            for task_id, (_, since) in list(self.expunged_unreachable.items()):
+                if now - since > FORGET_EXPUNGED_SECONDS:
+                    self.expunged_unreachable.pop(task_id, None)
+            lost = [
+                (tid, t.agent_id or None)
+                for t in self.state.tasks.values()
+                if t.unreachable_since is not None
+                for tid in t.mesos_task_ids
+            ]
+            lost += [(tid, agent or None) for tid, (agent, _) in self.expunged_unreachable.items()]
+        if lost:
+            try:
+                self.driver.reconcile(lost)
+            except CallFailed as exc:
+                log.debug("reconciling unreachable tasks deferred: %s", exc)
+
+    def forget_unreachable(self, task: Task) -> None:
+        """Under the lock: an unreachable instance expunged by its strategy; reconcile it a while longer."""
+        now = time.time()
+        for tid in task.mesos_task_ids:
+            self.expunged_unreachable[tid] = (task.agent_id, now)
 
     def _on_event(self, event: dict[str, Any]) -> None:
         kind = event.get("type")
         if kind == "OFFERS":
-            self._on_offers((event.get("offers") or {}).get("offers") or [])
+            offers = (event.get("offers") or {}).get("offers") or []
+            self.metrics["mesos.offers.incoming"] += len(offers)
+            self._on_offers(offers)
         elif kind == "UPDATE":
             self._on_update(event["update"]["status"])
+        elif kind == "MESSAGE":
+            message = event.get("message") or {}
+            try:
+                data = base64.b64decode(message.get("data") or "")
+            except ValueError:
+                data = b""
+            self.publish(
+                "framework_message_event",
+                slaveId=(message.get("agent_id") or {}).get("value"),
+                executorId=(message.get("executor_id") or {}).get("value"),
+                # Marathon writes the bytes as a JSON array of (signed, Java) byte values: ``ByteArrayFormat``.
+                message=[b - 256 if b > 127 else b for b in data],
+            )
 
     # ------------------------------------------------------------------ demand, revive, backoff
 
@@ -204,10 +266,11 @@ class MarathonScheduler:
                 self._last_revive = now
                 self.driver.revive()
                 self.suppressed = False
-                self.metrics["revives"] += 1
+                self.metrics["mesos.calls.revive"] += 1
             elif not self.demand and not self.suppressed and now - self._last_revive > 5.0:
                 self.driver.suppress()
                 self.suppressed = True
+                self.metrics["mesos.calls.suppress"] += 1
         except CallFailed as exc:
             log.debug("revive/suppress deferred: %s", exc)
 
@@ -218,15 +281,16 @@ class MarathonScheduler:
         self.backoff.pop(app_id, None)
         self._revive_pending = True
 
-    def _note_failure(self, app: dict[str, Any]) -> None:
+    def _note_failure(self, spec: dict[str, Any]) -> None:
         now = time.time()
-        backoff = self.backoff.setdefault(app["id"], Backoff())
-        if backoff.delay and now > backoff.last_failure + float(app["maxLaunchDelaySeconds"]):
+        first, factor, maximum = runspec.backoff(spec)
+        backoff = self.backoff.setdefault(spec["id"], Backoff())
+        if backoff.delay and now > backoff.last_failure + maximum:
             backoff.delay = 0.0
         if backoff.delay == 0.0:
-            backoff.delay = float(app["backoffSeconds"])
+            backoff.delay = first
         else:
-            backoff.delay = min(backoff.delay * float(app["backoffFactor"]), float(app["maxLaunchDelaySeconds"]))
+            backoff.delay = min(backoff.delay * factor, maximum)
         backoff.last_failure = now
         backoff.until = now + backoff.delay
 
@@ -243,16 +307,20 @@ class MarathonScheduler:
                 if under_maintenance(offer, now):
                     declines.append(offer["id"]["value"])  # Marathon's maintenance mode: no new task there
                     continue
-                tasks, infos = self._match(offer, now)
-                if infos:
-                    launches.append((offer, infos, tasks))
+                tasks, operations = self._match(offer, now)
+                if operations:
+                    launches.append((offer, operations, tasks))
                 else:
                     declines.append(offer["id"]["value"])
             wanting = bool(self.demand)
-        for offer, infos, tasks in launches:
+        for offer, operations, tasks in launches:
             try:
-                self.driver.accept([offer["id"]["value"]], [{"type": "LAUNCH", "launch": {"task_infos": infos}}], 1.0)
-                self.metrics["launched"] += len(infos)
+                self.driver.accept([offer["id"]["value"]], operations, 1.0)
+                self.metrics["mesos.offers.used"] += 1
+                self.metrics["tasks.launched"] += sum(len(t.mesos_task_ids) for t in tasks)
+                for operation in operations:
+                    kind = "launch" if operation["type"] == "LAUNCH" else "launch-group"
+                    self.metrics[f"mesos.offer-operations.{kind}"] += 1
             except CallFailed as exc:
                 log.warning("launch on %s failed: %s", offer.get("hostname"), exc)
                 with self.lock:
@@ -263,6 +331,7 @@ class MarathonScheduler:
             refuse = 1.0 if wanting else self.config.decline_offer_duration
             try:
                 self.driver.decline(declines, refuse)
+                self.metrics["mesos.offers.declined"] += len(declines)
             except CallFailed as exc:
                 log.debug("decline failed: %s", exc)
             if not wanting:
@@ -303,50 +372,103 @@ class MarathonScheduler:
         return placement
 
     def _match(self, offer: dict[str, Any], now: float) -> tuple[list[Task], list[dict[str, Any]]]:
+        """Instances this offer can take: (the new instances, the ACCEPT's operations)."""
         placement = self._placement(offer)
         resources = OfferResources(offer)
         known = self._known(now)
         candidates = [
             a
             for a, count in self.demand.items()
-            if count > 0 and a in self.state.apps and (self.backoff.get(a) is None or self.backoff[a].until <= now)
+            if count > 0
+            and self.state.spec(a) is not None
+            and (self.backoff.get(a) is None or self.backoff[a].until <= now)
         ]
         tasks: list[Task] = []
         infos: list[dict[str, Any]] = []
+        groups: list[dict[str, Any]] = []
         exhausted: set[str] = set()
-        for app_id in candidates:
-            self.offer_stats.setdefault(app_id, OfferStats()).processed += 1
-        while len(infos) < self.config.max_instances_per_offer:
+        for spec_id in candidates:
+            self.offer_stats.setdefault(spec_id, OfferStats()).processed += 1
+        while len(tasks) < self.config.max_instances_per_offer:
             progressed = False
-            for app_id in candidates:
-                if app_id in exhausted or self.demand.get(app_id, 0) <= 0:
+            for spec_id in candidates:
+                if spec_id in exhausted or self.demand.get(spec_id, 0) <= 0:
                     continue
-                if len(infos) >= self.config.max_instances_per_offer:
+                if len(tasks) >= self.config.max_instances_per_offer:
                     break
-                app = self.state.apps[app_id]
-                placed = [t.placement for t in self.state.app_tasks(app_id) if t.active]
-                failed = constraints.all_met(app.get("constraints") or [], placement, placed, known)
+                spec = self.state.spec(spec_id)
+                assert spec is not None
+                placed = [t.placement for t in self.state.app_tasks(spec_id) if t.active]
+                failed = constraints.all_met(runspec.constraints(spec), placement, placed, known)
                 if failed is not None:
-                    self._reject(app_id, "UnfulfilledConstraint")
-                    exhausted.add(app_id)
+                    self._reject(spec_id, "UnfulfilledConstraint")
+                    exhausted.add(spec_id)
                     continue
-                got = fit(app, resources)
-                if isinstance(got, str):
-                    self._reject(app_id, got)
-                    exhausted.add(app_id)
+                launch = self._launch_pod if runspec.is_pod(spec) else self._launch_app
+                launched = launch(spec, offer, placement, resources)
+                if isinstance(launched, str):
+                    self._reject(spec_id, launched)
+                    exhausted.add(spec_id)
                     continue
-                host_ports, task_resources = got
-                task = self._new_task(app, offer, placement, host_ports)
-                infos.append(taskinfo.build(app, task.id, task.agent_id, task.host, host_ports, task_resources))
+                task, operation = launched
+                if runspec.is_pod(spec):
+                    groups.append(operation)
+                else:
+                    infos.append(operation)
                 tasks.append(task)
                 self.state.add_task(task)
-                self.demand[app_id] -= 1
-                stats = self.offer_stats[app_id]
-                stats.last_used_at = iso(now)
+                self.demand[spec_id] -= 1
+                self.offer_stats[spec_id].last_used_at = iso(now)
                 progressed = True
             if not progressed:
                 break
-        return tasks, infos
+        operations = [{"type": "LAUNCH", "launch": {"task_infos": infos}}] if infos else []
+        return tasks, operations + groups
+
+    def _launch_app(
+        self, app: dict[str, Any], offer: dict[str, Any], placement: dict[str, str], resources: OfferResources
+    ) -> tuple[Task, dict[str, Any]] | str:
+        got = fit(app, resources)
+        if isinstance(got, str):
+            return got
+        host_ports, task_resources = got
+        task = self._new_task(app, offer, placement, host_ports)
+        return task, taskinfo.build(app, task.id, task.agent_id, task.host, host_ports, task_resources)
+
+    def _launch_pod(
+        self, pod: dict[str, Any], offer: dict[str, Any], placement: dict[str, str], resources: OfferResources
+    ) -> tuple[Task, dict[str, Any]] | str:
+        got = fit_pod(pod, resources)
+        if isinstance(got, str):
+            return got
+        host_ports, executor_resources, container_resources = got
+        instance_id = f"{pathid.safe(pod['id'])}.instance-{uuid.uuid1()}"
+        task = Task(
+            id=instance_id,
+            app_id=pod["id"],
+            agent_id=offer["agent_id"]["value"],
+            host=str(offer.get("hostname", "")),
+            ports=host_ports,
+            service_ports=[],
+            version=pod["version"],
+            config_version=runspec.config_version(pod),
+            staged_at=iso(),
+            placement=placement,
+            containers=instances.new_containers(pod, instance_id, host_ports),
+            executor_id=taskgroup.executor_id(instance_id, pod["id"]),
+        )
+        framework_id = self.state.framework_id or ""
+        operation = taskgroup.build(
+            pod,
+            instance_id,
+            framework_id,
+            task.agent_id,
+            task.host,
+            host_ports,
+            executor_resources,
+            container_resources,
+        )
+        return task, operation
 
     def _reject(self, app_id: str, reason: str) -> None:
         stats = self.offer_stats.setdefault(app_id, OfferStats())
@@ -374,15 +496,14 @@ class MarathonScheduler:
 
     def _on_update(self, status: dict[str, Any]) -> None:
         task_id = status["task_id"]["value"]
-        state_name = status.get("state", "")
         agent_id = (status.get("agent_id") or {}).get("value")
-        kill_unknown = False
         with self.lock:
-            task = self.state.tasks.get(task_id)
-            if task is None:
-                kill_unknown = not is_terminal(state_name)
+            if task_id in self.expunged_unreachable and status.get("state") == "TASK_UNREACHABLE":
+                kill_unknown = False  # the answer to our own reconciliation: still away, nothing new
             else:
-                self._apply_update(task, status, state_name)
+                kill_unknown = self.updates.apply(status)
+            if gone(status.get("state", "")):
+                self.expunged_unreachable.pop(task_id, None)
         if status.get("uuid"):
             try:
                 self.driver.acknowledge(status)
@@ -396,61 +517,20 @@ class MarathonScheduler:
                 pass
         self.wake()
 
-    def _apply_update(self, task: Task, status: dict[str, Any], state_name: str) -> None:
-        app = self.state.apps.get(task.app_id)
-        previous = task.state
-        task.state = state_name
-        if "healthy" in status:
-            task.mesos_healthy = bool(status["healthy"])
-        addresses = [
-            {"ipAddress": ip["ip_address"], "protocol": ip.get("protocol", "IPv4")}
-            for info in ((status.get("container_status") or {}).get("network_infos") or [])
-            for ip in info.get("ip_addresses") or []
-            if ip.get("ip_address")
-        ]
-        if addresses:
-            task.ip_addresses = addresses
-        if state_name == "TASK_RUNNING" and task.started_at is None:
-            task.started_at = iso()
-            task.running_time = time.time()
-        if is_terminal(state_name):
-            self.state.expunge_task(task.id)
-            self.forget_health(task.id)
-            if state_name in FAILURE_STATES or (state_name == "TASK_KILLED" and not task.killing):
-                self.state.last_failures[task.app_id] = {
-                    "appId": task.app_id,
-                    "host": task.host,
-                    "message": status.get("message", ""),
-                    "state": state_name,
-                    "taskId": task.id,
-                    "timestamp": iso(),
-                    "version": task.version,
-                    "slaveId": task.agent_id,
-                }
-            if app is not None and state_name in BACKOFF_STATES and not task.killing:
-                self._note_failure(app)
-        elif previous != state_name or "healthy" in status or addresses:
-            self.state.save_task(task)
-        self.publish(
-            "status_update_event",
-            slaveId=task.agent_id,
-            taskId=task.id,
-            taskStatus=state_name,
-            message=status.get("message", ""),
-            appId=task.app_id,
-            host=task.host,
-            ipAddresses=task.ip_addresses,
-            ports=task.ports,
-            version=task.version,
-        )
-
     # ------------------------------------------------------------------ kills
 
     def kill(self, task: Task, reason: str) -> None:
-        """Under the lock: mark and remember; the kill call itself goes out from ``send_kills``."""
+        """Under the lock: mark and remember; the kill call itself goes out from ``send_kills``. An unreachable
+        instance cannot be killed: it is expunged, and killed as unknown should its agent come back (Marathon's
+        ``KillAction.ExpungeFromState``)."""
         if task.killing and task.kill_sent:
             return
         log.debug("killing %s: %s", task.id, reason)
+        if task.unreachable_since is not None:
+            self.state.expunge_task(task.id)
+            self.forget_health(task.id)
+            self.forget_unreachable(task)
+            return
         task.killing = True
         task.kill_sent = 0.0
         self.state.save_task(task)
@@ -470,14 +550,17 @@ class MarathonScheduler:
                     task.killing = True
                 if task.killing and now - task.kill_sent > 10.0:
                     task.kill_sent = now
-                    due.append((task.id, task.agent_id))
+                    if task.containers:
+                        due.extend((c["taskId"], task.agent_id) for c in task.containers if not gone(c["state"]))
+                    else:
+                        due.append((task.id, task.agent_id))
         for task_id, agent_id in due:
             try:
                 self.driver.kill(task_id, agent_id or None)
             except CallFailed as exc:
                 log.debug("kill %s deferred: %s", task_id, exc)
                 with self.lock:
-                    pending = self.state.tasks.get(task_id)
+                    pending = self.state.task_of(task_id)
                     if pending is not None:
                         pending.kill_sent = 0.0
 

@@ -1,11 +1,11 @@
 """The Marathon service object: owns the state, the framework, health checks, the event bus and the tick loop, and
-implements every change the API can ask for as "compute the new apps and groups, plan, deploy".
+implements every change the API can ask for as "compute the new apps, pods and groups, plan, deploy".
 
-All changes go through :meth:`Marathon.deploy`: copy the current apps/groups, apply the request to the copy,
-version and port-assign what changed, plan the steps, refuse (409) if an affected app is locked by a running
+All changes go through :meth:`Marathon.deploy`: copy the current apps/pods/groups, apply the request to the copy,
+version and port-assign what changed, plan the steps, refuse (409) if an affected app or pod is locked by a running
 deployment unless forced, then persist the new definitions and the deployment together. The tick loop then drives
-deployments and keeps apps that no deployment holds at their instance count (replacing failed, lost and unhealthy
-tasks).
+deployments, keeps run specs that no deployment holds at their instance count (replacing failed, lost and unhealthy
+instances), and applies each run spec's ``unreachableStrategy`` to its unreachable instances.
 """
 
 from __future__ import annotations
@@ -19,11 +19,10 @@ from collections.abc import Callable
 from typing import Any
 
 from mesolite.core.store import Store
-from mesolite.marathon import appdef, groups
-from mesolite.marathon.appdef import Invalid
+from mesolite.marathon import groups, instances, pathid, pods, runspec
 from mesolite.marathon.config import MarathonConfig
-from mesolite.marathon.deployments import Runner, build_steps, depths, kill_order
-from mesolite.marathon.errors import Locked, NotFound, NotLeading, TooManyDeployments, UnknownTask, Unsatisfiable
+from mesolite.marathon.deployments import Runner, build_steps, depths, kill_order, plan_json, step_json
+from mesolite.marathon.errors import Locked, NotFound, NotLeading, TooManyDeployments, UnknownTask
 from mesolite.marathon.events import EventBus
 from mesolite.marathon.groups import AppUpdate, GroupUpdate, Root
 from mesolite.marathon.health import HealthChecker
@@ -64,7 +63,9 @@ class Marathon:
 
     def _new_term(self) -> None:
         config = self.config
-        self.health = HealthChecker(self.state, self.lock, self.events.publish, self.kill_task, self.app_in_deployment)
+        self.health = HealthChecker(
+            self.state, self.lock, self.events.publish, self.kill_task, self.app_in_deployment, self.health_changed
+        )
         self.scheduler = MarathonScheduler(
             SchedulerConfig(
                 master=config.master,
@@ -84,8 +85,10 @@ class Marathon:
             self.events.publish,
             self.wake,
             self.health.forget,
+            self.health_changed,
         )
         self.runner = Runner(self.state, self.kill_task, lambda t, a: bool(self.health.healthy(t, a)))
+        self.counters: dict[str, int] = {"deployments": 0, "deployments.dismissed": 0}
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -183,17 +186,18 @@ class Marathon:
         with self.lock:
             if not self.loaded.is_set():
                 return
+            self._age_unreachable(time.time())
             demand: dict[str, int] = {}
             locked: set[str] = set()
             for deployment in list(self.state.deployments.values()):
                 locked.update(deployment.affected_apps)
-                for app_id, count in self._advance(deployment).items():
-                    demand[app_id] = demand.get(app_id, 0) + count
-            for app_id, app in self.state.apps.items():
-                if app_id not in locked:
-                    need = self._keep_scaled(app)
+                for spec_id, count in self._advance(deployment).items():
+                    demand[spec_id] = demand.get(spec_id, 0) + count
+            for spec_id, spec in self.state.specs().items():
+                if spec_id not in locked:
+                    need = self._keep_scaled(spec)
                     if need:
-                        demand[app_id] = need
+                        demand[spec_id] = need
             self.scheduler.set_demand(demand)
         self.scheduler.send_kills()
         self.scheduler.revive_or_suppress()
@@ -208,9 +212,7 @@ class Marathon:
             if not self.runner.step_done(deployment):
                 return demand
             self.events.publish(
-                "deployment_step_success",
-                plan=self.plan_json(deployment),
-                currentStep=self._step_json(deployment),
+                "deployment_step_success", plan=plan_json(deployment), currentStep=step_json(deployment)
             )
             for action in deployment.current_actions():
                 if action["action"] == "StopApplication":
@@ -218,24 +220,65 @@ class Marathon:
             deployment.current_step += 1
             self.state.save_deployment(deployment)
             if deployment.current_step < len(deployment.steps):
-                self.events.publish(
-                    "deployment_info", plan=self.plan_json(deployment), currentStep=self._step_json(deployment)
-                )
+                self.events.publish("deployment_info", plan=plan_json(deployment), currentStep=step_json(deployment))
 
     def _finish(self, deployment: Deployment) -> None:
         self.state.delete_deployment(deployment.id)
-        self.events.publish("deployment_success", id=deployment.id, plan=self.plan_json(deployment))
+        self.events.publish("deployment_success", id=deployment.id, plan=plan_json(deployment))
 
-    def _keep_scaled(self, app: dict[str, Any]) -> int:
-        """No deployment holds this app: replace what died, trim what is too much."""
-        active = [t for t in self.state.app_tasks(app["id"]) if t.active]
-        wanted = int(app["instances"])
+    def _keep_scaled(self, spec: dict[str, Any]) -> int:
+        """No deployment holds this run spec: replace what died, trim what is too much. An instance back from an
+        unreachable agent after its replacement started makes one too many: Marathon's ``ScalingProposition``
+        kills the replacement (killSelection ``YOUNGEST_FIRST``), so the returning instance keeps running."""
+        active = [t for t in self.state.app_tasks(spec["id"]) if t.active]
+        wanted = runspec.instances(spec)
         if len(active) > wanted:
-            ordered = kill_order(active, app["killSelection"], lambda t: bool(self.health.healthy(t, app)))
-            for task in ordered[: len(active) - wanted]:
+
+            def healthy(task: Task) -> bool:
+                return bool(self.health.healthy(task, spec))
+
+            for task in kill_order(active, runspec.kill_selection(spec), healthy)[: len(active) - wanted]:
                 self.kill_task(task, "scale: too many instances")
             return 0
         return wanted - len(active)
+
+    def _age_unreachable(self, now: float) -> None:
+        """``unreachableStrategy``: an instance unreachable for ``inactiveAfterSeconds`` stops counting (so it is
+        replaced); after ``expungeAfterSeconds`` it is forgotten (and killed as unknown if it ever comes back).
+        ``"disabled"``: it waits for its agent however long that takes."""
+        for task in list(self.state.tasks.values()):
+            if task.unreachable_since is None:
+                continue
+            strategy = runspec.unreachable(self.state.spec(task.app_id))
+            if strategy == "disabled":
+                continue
+            elapsed = now - task.unreachable_since
+            if not task.inactive and elapsed >= float(strategy["inactiveAfterSeconds"]):
+                task.inactive = True
+                self.state.save_task(task)
+                self.scheduler.updates.changed(task)
+            if elapsed >= float(strategy["expungeAfterSeconds"]):
+                self.state.expunge_task(task.id)
+                self.health.forget(task.id)
+                self.scheduler.forget_unreachable(task)
+
+    def health_changed(self, task: Task) -> None:
+        """Under the lock, after a health result or status update: ``instance_health_changed_event`` when the
+        health (None while unknown) of an instance whose run spec has health checks changed."""
+        spec = self.state.spec(task.app_id)
+        if spec is None or not (spec.get("healthChecks") or (runspec.is_pod(spec) and pods.has_health_checks(spec))):
+            return
+        healthy = self.health.healthy(task, spec)
+        if healthy == task.last_health:
+            return
+        task.last_health = healthy
+        self.events.publish(
+            "instance_health_changed_event",
+            instanceId=task.id,
+            runSpecId=task.app_id,
+            runSpecVersion=task.version,
+            healthy=healthy,
+        )
 
     def kill_task(self, task: Task, reason: str) -> None:
         self.scheduler.kill(task, reason)
@@ -244,6 +287,14 @@ class Marathon:
     def app_in_deployment(self, app_id: str) -> bool:
         with self.lock:
             return any(app_id in d.affected_apps for d in self.state.deployments.values())
+
+    def _dismiss(self, deployment: Deployment, reason: str) -> None:
+        """A running deployment stopped before it finished (cancelled, or overridden by a forced one): its current
+        step fails, then the deployment."""
+        self.state.delete_deployment(deployment.id)
+        plan = plan_json(deployment)
+        self.events.publish("deployment_step_failure", plan=plan, currentStep=step_json(deployment))
+        self.events.publish("deployment_failed", id=deployment.id, plan=plan, reason=reason)
 
     # ------------------------------------------------------------------ deploying changes
 
@@ -259,15 +310,18 @@ class Marathon:
             root = Root(self.state)
             change(root)
             version = self.clock.next()
-            original = self.state.apps
-            self._finalize_apps(root, original, version)
+            port_range = (self.config.local_port_min, self.config.local_port_max)
+            groups.finalize(root, self.state.apps, self.state.pods, version, port_range)
             groups.ensure_groups(root, version)
-            depths(root.apps, root.groups, root.app_group)
+            original = self.state.specs()
+            target = {**root.apps, **root.pods}
+            placement = {**root.app_group, **{p: pathid.parent(p) for p in root.pods}}
+            depths(target, root.groups, placement)
             steps, affected = build_steps(
-                {a: original[a] for a in original if a not in root.apps or root.apps[a] is not original[a]},
-                {a: app for a, app in root.apps.items() if original.get(a) is not app},
+                {a: original[a] for a in original if target.get(a) is not original[a]},
+                {a: spec for a, spec in target.items() if original.get(a) is not spec},
                 root.groups,
-                root.app_group,
+                placement,
                 root.restart,
                 root.kills,
             )
@@ -277,97 +331,30 @@ class Marathon:
             if conflicts and not force:
                 raise Locked([d.id for d in conflicts])
             if len(self.state.deployments) - len(conflicts) >= self.config.max_running_deployments:
+                self.counters["deployments.dismissed"] += 1
                 raise TooManyDeployments(self.config.max_running_deployments)
             for deployment in conflicts:
-                self.state.delete_deployment(deployment.id)
-                self.events.publish("deployment_failed", id=deployment.id, plan=self.plan_json(deployment))
+                self._dismiss(deployment, "overridden by a forced deployment")
             deployment = Deployment(
                 id=str(uuid.uuid4()),
                 version=version,
                 affected_apps=affected,
                 steps=steps,
                 original={a: original.get(a) for a in affected},
-                target={a: root.apps.get(a) for a in affected},
+                target={a: target.get(a) for a in affected},
+                affected_pods=[a for a in affected if a in root.pods or a in self.state.pods],
             )
             self._commit(root, version)
             self.state.save_deployment(deployment)
-            for app_id in affected:
-                self.scheduler.reset_delay(app_id)
+            self.counters["deployments"] += 1
+            for spec_id in affected:
+                self.scheduler.reset_delay(spec_id)
             if group_version_of is not None:
                 self.state.put_group_version(group_version_of, version, groups.snapshot(self.state, group_version_of))
             self.events.publish("group_change_success", groupId="/", version=version)
-            self.events.publish(
-                "deployment_info", plan=self.plan_json(deployment), currentStep=self._step_json(deployment)
-            )
+            self.events.publish("deployment_info", plan=plan_json(deployment), currentStep=step_json(deployment))
         self.wake()
         return deployment
-
-    def _finalize_apps(self, root: Root, original: dict[str, dict[str, Any]], version: str) -> None:
-        """Version what changed and assign its zero service ports (keeping the ones it had).
-
-        A service port is the port every node's load balancer listens on for the app, so two apps can never share
-        one: an explicit port another app holds is refused with Marathon's 422."""
-        used: set[int] = set()
-        owners: dict[int, str] = {}
-        for app_id, app in root.apps.items():
-            for port in appdef.service_ports(app):
-                if not port:
-                    continue
-                if port in owners and owners[port] != app_id:
-                    changed = app_id if app is not original.get(app_id) else owners[port]
-                    index = appdef.service_ports(root.apps[changed]).index(port)
-                    path = (
-                        f"/container/docker/portMappings({index})/servicePort"
-                        if appdef.port_mappings(root.apps[changed])
-                        else f"/portDefinitions({index})/port"
-                    )
-                    user = owners[port] if changed == app_id else app_id
-                    raise Invalid(
-                        [(path, f"Requested service port {port} conflicts with a service port in use by app {user}")]
-                    )
-                owners[port] = app_id
-        for app in list(original.values()) + list(root.apps.values()):
-            used.update(p for p in appdef.service_ports(app) if p)
-        cursor = self.config.local_port_min
-        for app_id, app in list(root.apps.items()):
-            old = original.get(app_id)
-            if app is old:
-                continue
-            app = copy.deepcopy(app)
-            old_ports = appdef.service_ports(old) if old else []
-            ports = []
-            for i, port in enumerate(appdef.service_ports(app)):
-                if port == 0 and i < len(old_ports) and old_ports[i]:
-                    port = old_ports[i]
-                elif port == 0:
-                    while cursor in used:
-                        cursor += 1
-                    if cursor > self.config.local_port_max:
-                        raise Unsatisfiable(
-                            "Port range exhausted: no free service port in "
-                            f"[{self.config.local_port_min}, {self.config.local_port_max}]"
-                        )
-                    port = cursor
-                used.add(port)
-                ports.append(port)
-            appdef.set_service_ports(app, ports)
-            config_changed = old is None or app_id in root.restart or appdef.config_of(old) != appdef.config_of(app)
-            if (
-                old is not None
-                and not config_changed
-                and old["instances"] == app["instances"]
-                and app_id not in root.kills
-            ):
-                root.apps[app_id] = old  # nothing changed: not part of this deployment
-                continue
-            app["version"] = version
-            app["versionInfo"] = {
-                "lastScalingAt": version,
-                "lastConfigChangeAt": (
-                    version if config_changed or old is None else old["versionInfo"]["lastConfigChangeAt"]
-                ),
-            }
-            root.apps[app_id] = app
 
     def _commit(self, root: Root, version: str) -> None:
         for app_id in [a for a in self.state.apps if a not in root.apps]:
@@ -375,6 +362,11 @@ class Marathon:
         for app_id, app in root.apps.items():
             if self.state.apps.get(app_id) is not app or self.state.app_group.get(app_id) != root.app_group[app_id]:
                 self.state.put_app(app, root.app_group[app_id])
+        for pod_id in [p for p in self.state.pods if p not in root.pods]:
+            self.state.delete_pod(pod_id)
+        for pod_id, pod in root.pods.items():
+            if self.state.pods.get(pod_id) is not pod:
+                self.state.put_pod(pod)
         for group_id in [g for g in self.state.groups if g not in root.groups]:
             self.state.delete_group(group_id)
         for group_id, group in root.groups.items():
@@ -390,20 +382,22 @@ class Marathon:
             if deployment is None:
                 raise NotFound.deployment(deployment_id)
             if force:
-                self.state.delete_deployment(deployment_id)
-                self.events.publish("deployment_failed", id=deployment_id, plan=self.plan_json(deployment))
+                self._dismiss(deployment, "cancelled")
                 self.wake()
                 return None
 
             def revert(root: Root) -> None:
-                for app_id in deployment.affected_apps:
-                    before = deployment.original.get(app_id)
-                    if before is None:
-                        root.remove_app(app_id)
-                    else:
+                for spec_id in deployment.affected_apps:
+                    before = deployment.original.get(spec_id)
+                    root.remove_app(spec_id)
+                    root.pods.pop(spec_id, None)
+                    if before is not None:
                         restored = copy.deepcopy(before)
                         restored.pop("version", None)
-                        root.put_app(restored)
+                        if runspec.is_pod(restored):
+                            root.pods[spec_id] = restored
+                        else:
+                            root.put_app(restored)
 
             result = self.deploy(revert, force=True)
             assert isinstance(result, Deployment)
@@ -441,7 +435,7 @@ class Marathon:
 
     def tasks_by_id(self, ids: list[str]) -> list[Task]:
         with self.lock:
-            missing = next((i for i in ids if i not in self.state.tasks), None)
+            missing = next((i for i in ids if i not in self.state.tasks or self.state.tasks[i].containers), None)
             if missing is not None:
                 raise UnknownTask(missing)
             return [self.state.tasks[i] for i in ids]
@@ -478,6 +472,28 @@ class Marathon:
     def delete_group(self, group_id: str, force: bool = False) -> Deployment:
         return self._deployed(lambda root: groups.delete_group(root, group_id), force)
 
+    def create_pod(self, pod: dict[str, Any], force: bool = False) -> Deployment:
+        return self._deployed(lambda root: groups.create_pod(root, pod), force)
+
+    def update_pod(self, pod: dict[str, Any], force: bool = False) -> Deployment:
+        return self._deployed(lambda root: groups.update_pod(root, pod), force)
+
+    def delete_pod(self, pod_id: str, force: bool = False) -> Deployment:
+        return self._deployed(lambda root: groups.delete_pod(root, pod_id), force)
+
+    def kill_instances(self, pod_id: str, instance_ids: list[str]) -> list[dict[str, Any]]:
+        """``DELETE /v2/pods/{id}::instances``: kill these instances (they are replaced: the count stays)."""
+        with self.lock:
+            self.require_leadership()
+            pod = self.state.pods.get(pod_id)
+            if pod is None:
+                raise NotFound.pod(pod_id)
+            known = {t.id: t for t in self.state.app_tasks(pod_id)}
+            doomed = [known[i] for i in instance_ids if i in known]
+            for task in doomed:
+                self.kill_task(task, "killed over the API")
+            return [instances.instance_json(t, pod) for t in doomed]
+
     def _deployed(self, change: Callable[[Root], None], force: bool, group_version_of: str | None = None) -> Deployment:
         result = self.deploy(change, force=force, group_version_of=group_version_of)
         assert isinstance(result, Deployment)
@@ -501,34 +517,3 @@ class Marathon:
                 urls.remove(url)
             self.state.set_subscribers(urls)
             self.events.set_callbacks(urls)
-
-    # ------------------------------------------------------------------ JSON for events
-
-    def plan_json(self, deployment: Deployment) -> dict[str, Any]:
-        def group_of(apps: dict[str, dict[str, Any] | None]) -> dict[str, Any]:
-            return {
-                "id": "/",
-                "apps": [a for a in apps.values() if a is not None],
-                "groups": [],
-                "dependencies": [],
-                "version": deployment.version,
-                "pods": [],
-            }
-
-        return {
-            "id": deployment.id,
-            "version": deployment.version,
-            "original": group_of(deployment.original),
-            "target": group_of(deployment.target),
-            "steps": [
-                {"actions": [{"action": a["action"], "app": a["app"]} for a in step]} for step in deployment.steps
-            ],
-        }
-
-    @staticmethod
-    def _step_json(deployment: Deployment) -> dict[str, Any]:
-        return {"actions": [{"action": a["action"], "app": a["app"]} for a in deployment.current_actions()]}
-
-
-def raise_invalid(path: str, message: str) -> None:
-    raise Invalid([(path, message)])

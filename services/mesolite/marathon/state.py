@@ -6,9 +6,10 @@ the same apps, re-adopts the same running tasks and resumes the same deployments
 it is read afresh on every election and dropped on losing leadership. Launch backoff, health results and offer
 statistics are deliberately in memory only, as in Marathon.
 
-Keys: ``apps<id>`` (current definition), ``appversions<id>/<version>``, ``groups<id>`` (the root group:
-``groups/_root``), ``groupversions<id>/<version>``, ``tasks/<task id>``, ``deployments/<id>``, ``framework/id``,
-``subscribers`` (HTTP callback URLs). In ZooKeeper each key is a znode below ``<zk path>/state`` (``apps/a/b`` for the
+Keys: ``apps<id>`` (current definition), ``appversions<id>/<version>``, ``pods<id>``, ``podversions<id>/<version>``,
+``groups<id>`` (the root group: ``groups/_root``), ``groupversions<id>/<version>``, ``tasks/<instance id>`` (an app's
+task or a pod's instance with its containers), ``deployments/<id>``, ``framework/id``, ``subscribers`` (HTTP callback
+URLs). In ZooKeeper each key is a znode below ``<zk path>/state`` (``apps/a/b`` for the
 app ``/a/b``), values larger than ZooKeeper's 1 MB limit split into chunks by
 :class:`~mesolite.core.zk.ZooKeeperStore`.
 """
@@ -39,6 +40,12 @@ def _key(path_id: str) -> str:
     """The store key part for a group id: ZooKeeper paths have no empty segment, so the root group ``/`` (whose
     plain key would end in a slash) is kept under ``/_root``, a name no Marathon id can have."""
     return ROOT_KEY if path_id == "/" else path_id
+
+
+def gone(state: str) -> bool:
+    """Over for Marathon: a terminal state, or TASK_UNKNOWN (the master has no record of the task: Marathon's
+    Unknown condition is a failure, and the instance is replaced)."""
+    return is_terminal(state) or state == "TASK_UNKNOWN"
 
 
 class VersionClock:
@@ -76,11 +83,25 @@ class Task:
     kill_sent: float = 0.0
     mesos_healthy: bool | None = None
     ready: bool = False
+    # A pod instance: one entry per container (name, Mesos task id, state, health, endpoints); empty for an app.
+    containers: list[dict[str, Any]] = field(default_factory=list)
+    executor_id: str = ""
+    # Partition awareness: when the master reported the task unreachable, and whether it has been unreachable for
+    # longer than its run spec's inactiveAfterSeconds (then it no longer counts, and a replacement launches).
+    unreachable_since: float | None = None
+    inactive: bool = False
+    condition_since: str = field(default_factory=lambda: iso())
+    last_health: bool | None = None
 
     @property
     def active(self) -> bool:
-        """Counts toward the app's instances: alive and not on its way out."""
-        return not self.killing and not is_terminal(self.state)
+        """Counts toward the run spec's instances: alive, not on its way out, not given up as unreachable."""
+        return not self.killing and not self.inactive and not gone(self.state)
+
+    @property
+    def mesos_task_ids(self) -> list[str]:
+        """The Mesos tasks of this instance: the task itself, or one per container of a pod."""
+        return [c["taskId"] for c in self.containers] if self.containers else [self.id]
 
     @property
     def running(self) -> bool:
@@ -106,6 +127,8 @@ class Deployment:
     current_step: int = 0
     runtime: dict[str, dict[str, Any]] = field(default_factory=dict)
     created: float = field(default_factory=time.time)
+    # Which of ``affected_apps`` (every run spec the plan touches) are pods: their actions render as ``pod``.
+    affected_pods: list[str] = field(default_factory=list)
 
     def record(self) -> dict[str, Any]:
         return asdict(self)
@@ -126,10 +149,12 @@ class State:
     def __init__(self, store: Store) -> None:
         self.store = store
         self.apps: dict[str, dict[str, Any]] = {}
+        self.pods: dict[str, dict[str, Any]] = {}
         self.groups: dict[str, dict[str, Any]] = {}
         self.app_group: dict[str, str] = {}
         self.tasks: dict[str, Task] = {}
         self.tasks_by_app: dict[str, dict[str, Task]] = {}
+        self.by_mesos_id: dict[str, Task] = {}  # a pod container's Mesos task id -> its instance
         self.deployments: dict[str, Deployment] = {}
         self.framework_id: str | None = None
         self.last_failures: dict[str, dict[str, Any]] = {}
@@ -140,10 +165,12 @@ class State:
     def reset(self) -> None:
         """Forget everything held in memory (leadership lost): the store, not this copy, is the truth now."""
         self.apps.clear()
+        self.pods.clear()
         self.groups.clear()
         self.app_group.clear()
         self.tasks.clear()
         self.tasks_by_app.clear()
+        self.by_mesos_id.clear()
         self.deployments.clear()
         self.framework_id = None
         self.last_failures.clear()
@@ -153,6 +180,8 @@ class State:
         for app in self.store.list("apps/").values():
             self.apps[app["id"]] = app["app"]
             self.app_group[app["id"]] = app.get("group") or pathid.parent(app["id"])
+        for pod in self.store.list("pods/").values():
+            self.pods[pod["id"]] = pod
         for group in self.store.list("groups/").values():
             self.groups[group["id"]] = group
         self.groups.setdefault("/", {"id": "/", "dependencies": [], "version": iso()})
@@ -190,6 +219,31 @@ class State:
     def app_version(self, app_id: str, version: str) -> dict[str, Any] | None:
         return self.store.get(f"appversions{app_id}/{version}")
 
+    def spec(self, spec_id: str) -> dict[str, Any] | None:
+        """The app or pod with this id."""
+        return self.apps.get(spec_id) or self.pods.get(spec_id)
+
+    def put_pod(self, pod: dict[str, Any]) -> None:
+        previous = self.pods.get(pod["id"])
+        self.pods[pod["id"]] = pod
+        self.store.put(f"pods{pod['id']}", pod)
+        if previous is None or previous.get("version") != pod.get("version"):
+            self.store.put(f"podversions{pod['id']}/{pod['version']}", pod)
+            self._prune_versions(f"podversions{pod['id']}/")
+
+    def delete_pod(self, pod_id: str) -> None:
+        self.pods.pop(pod_id, None)
+        self.store.delete(f"pods{pod_id}")
+        for key in self._version_keys(f"podversions{pod_id}/"):
+            self.store.delete(key)
+
+    def pod_versions(self, pod_id: str) -> list[str]:
+        prefix = f"podversions{pod_id}/"
+        return sorted((key[len(prefix) :] for key in self._version_keys(prefix)), reverse=True)
+
+    def pod_version(self, pod_id: str, version: str) -> dict[str, Any] | None:
+        return self.store.get(f"podversions{pod_id}/{version}")
+
     def put_group(self, group: dict[str, Any]) -> None:
         self.groups[group["id"]] = group
         self.store.put(f"groups{_key(group['id'])}", group)
@@ -224,11 +278,24 @@ class State:
         """Apps declared in this group or any group below it."""
         return [a for a, g in self.app_group.items() if g == group_id or pathid.is_ancestor(group_id, g)]
 
+    def pods_in_group(self, group_id: str) -> list[str]:
+        return [p for p in self.pods if pathid.parent(p) == group_id or pathid.is_ancestor(group_id, p)]
+
+    def specs(self) -> dict[str, dict[str, Any]]:
+        """Every app and pod by id."""
+        return {**self.apps, **self.pods}
+
     # ------------------------------------------------------------------ tasks
 
     def _index(self, task: Task) -> None:
         self.tasks[task.id] = task
         self.tasks_by_app.setdefault(task.app_id, {})[task.id] = task
+        for entry in task.containers:
+            self.by_mesos_id[entry["taskId"]] = task
+
+    def task_of(self, mesos_task_id: str) -> Task | None:
+        """The instance a Mesos task id belongs to (an app's task, or a pod container's instance)."""
+        return self.tasks.get(mesos_task_id) or self.by_mesos_id.get(mesos_task_id)
 
     def add_task(self, task: Task) -> None:
         self._index(task)
@@ -240,6 +307,8 @@ class State:
     def expunge_task(self, task_id: str) -> Task | None:
         task = self.tasks.pop(task_id, None)
         if task is not None:
+            for entry in task.containers:
+                self.by_mesos_id.pop(entry["taskId"], None)
             by_app = self.tasks_by_app.get(task.app_id)
             if by_app is not None:
                 by_app.pop(task_id, None)

@@ -3,7 +3,8 @@
 This is where Marathon's conventions for what a task sees live: the injected environment (``PORT0``, ``PORTS``,
 ``HOST``, ``MARATHON_APP_*``), Docker apps as a ``ContainerInfo`` of type DOCKER with port mappings, parameters and
 volumes, Mesos-executed health checks (COMMAND, MESOS_HTTP, MESOS_TCP) as ``TaskInfo.health_check``, and the
-``DiscoveryInfo`` Mesos-DNS reads.
+``DiscoveryInfo`` Mesos-DNS reads. An app whose ``executor`` names a path runs under that custom executor, as
+Marathon's ``PathExecutor``: ``chmod ug+rx '<path>' && exec '<path>' <cmd>`` with the task's environment.
 """
 
 from __future__ import annotations
@@ -210,4 +211,20 @@ def build(
     grace = app.get("taskKillGracePeriodSeconds")
     if grace:
         task["kill_policy"] = {"grace_period": {"nanoseconds": int(grace * NANOS)}}
+    path = app.get("executor") or ""
+    if path and path != "//cmd":
+        _under_executor(task, app, path)
     return task
+
+
+def _under_executor(task: dict[str, Any], app: dict[str, Any], path: str) -> None:
+    """Hand the task to a custom executor started by the agent (Marathon's ``PathExecutor``)."""
+    command = task.pop("command")
+    cmd = app.get("cmd") or " ".join(app.get("args") or [])
+    command.pop("arguments", None)
+    command["shell"] = True
+    command["value"] = f"chmod ug+rx '{path}' && exec '{path}' {cmd}".rstrip()
+    executor: dict[str, Any] = {"executor_id": {"value": f"marathon-{task['task_id']['value']}"}, "command": command}
+    if "container" in task:
+        executor["container"] = task.pop("container")
+    task["executor"] = executor

@@ -10,7 +10,7 @@ import statistics
 import time
 from typing import Any
 
-from mesolite.marathon import appdef, pathid
+from mesolite.marathon import appdef, pathid, pods
 from mesolite.marathon.deployments import action_json
 from mesolite.marathon.service import Marathon
 from mesolite.marathon.state import Deployment, Task
@@ -135,7 +135,7 @@ def group_json(m: Marathon, group_id: str, embed: set[str], group_embed: set[str
         "id": group_id,
         "dependencies": group.get("dependencies") or [],
         "version": group.get("version"),
-        "pods": [],
+        "pods": [pods.pod_json(m.state.pods[p]) for p in sorted(m.state.pods) if pathid.parent(p) == group_id],
     }
     if "apps" in group_embed:
         app_ids = sorted(a for a, g in m.state.app_group.items() if g == group_id and a in m.state.apps)
@@ -169,7 +169,11 @@ def group_snapshot_json(group_id: str, snapshot: dict[str, Any], version: str) -
             "groups": [render(g) for g in sorted(groups) if g != gid and pathid.parent(g) == gid],
             "dependencies": group.get("dependencies") or [],
             "version": version,
-            "pods": [],
+            "pods": [
+                pods.pod_json(p)
+                for p_id, p in sorted((snapshot.get("pods") or {}).items())
+                if pathid.parent(p_id) == gid
+            ],
         }
 
     return render(group_id)
@@ -187,8 +191,8 @@ def deployment_json(m: Marathon, deployment: Deployment) -> dict[str, Any]:
     return {
         "id": deployment.id,
         "version": deployment.version,
-        "affectedApps": deployment.affected_apps,
-        "affectedPods": [],
+        "affectedApps": [a for a in deployment.affected_apps if a not in deployment.affected_pods],
+        "affectedPods": list(deployment.affected_pods),
         "steps": [{"actions": [action_json(a) for a in step]} for step in deployment.steps],
         "currentActions": actions,
         "currentStep": min(deployment.current_step + 1, max(len(deployment.steps), 1)),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import struct
@@ -93,6 +94,40 @@ def test_nxdomain_vs_nodata(mesos_dns: DNSProcess) -> None:
     assert mesos_dns.dig("poseidon.marathon.mesos").status == "NXDOMAIN"  # killed task: no records
     soa = mesos_dns.dig("mesos", "SOA")
     assert soa.status == "NOERROR" and soa.authority[0][3] == "SOA"
+
+
+def test_mixed_case_questions_are_echoed_as_asked(mesos_dns: DNSProcess) -> None:
+    """0x20-encoding resolvers (Unbound's use-caps-for-id) drop replies whose question differs from theirs."""
+    for name, rtype, status in (
+        ("_LiQuOr-StOrE._tcp.MaRaThOn.mesos", "SRV", "NOERROR"),
+        ("liquor-STORE.marathon.MESOS", "A", "NOERROR"),
+        ("CHRONOS.marathon.mesos", "AAAA", "NOERROR"),
+        ("NoSuchTask.MARATHON.mesos", "A", "NXDOMAIN"),
+        ("Chronos.Marathon.Mesos", "ANY", "NOERROR"),
+    ):
+        for options in ((), ("+noedns",), ("+tcp",)):
+            result = mesos_dns.dig(name, rtype, *options)
+            assert result.status == status, result.output
+            assert re.search(rf"^;{re.escape(name)}\.\s+IN\s+{rtype}$", result.output, re.M), result.output
+    srv = mesos_dns.dig("_LiQuOr-StOrE._tcp.MaRaThOn.mesos", "SRV")
+    assert len(srv.answer) == 4 and {r[4] for r in srv.additional} == {"10.3.0.1", "10.3.0.2"}
+    any_ = mesos_dns.dig("Chronos.Marathon.Mesos", "ANY")
+    assert any_.values("A") == {"1.2.3.11"} and {r[3] for r in any_.authority} == {"SOA", "NS"}
+
+
+def test_workers_report_their_tables_on_sigusr1(mesos_dns: DNSProcess) -> None:
+    assert mesos_dns.process is not None
+    for i in range(50):
+        mesos_dns.dig(f"flood{i}.marathon.mesos")
+    worker = _dns_workers(mesos_dns.process.pid)[0]
+    os.kill(worker, signal.SIGUSR1)
+
+    def reported() -> dict[str, Any] | None:
+        found = re.findall(rf"dns worker {worker} stats: (\{{.*\}})", mesos_dns.log_path.read_text(errors="replace"))
+        return json.loads(found[-1]) if found else None
+
+    stats = wait_until(reported, timeout=10, what="the worker's stats line")
+    assert stats["entries"] <= stats["names"] and stats["rss_kb"] > 0 and stats["missing"] < 50
 
 
 def test_tcp(mesos_dns: DNSProcess) -> None:

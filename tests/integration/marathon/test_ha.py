@@ -319,3 +319,25 @@ def test_marathon_follows_a_master_failover_through_zookeeper(cluster: Cluster, 
     wait_until(lambda: marathon.get("/v2/deployments").json() == [], 30, interval=0.2, what="scaled on the new master")
     after = sorted(t["id"] for t in marathon.get("/v2/apps/kept").json()["app"]["tasks"])
     assert len(after) == 3 and set(before) < set(after)
+
+
+def test_a_pod_survives_the_leaders_death_with_its_instance(ha: HAMarathons) -> None:
+    """Pods live in ZooKeeper like apps: the next leader serves the same pod and re-adopts its running instance."""
+    from tests.integration.marathon.test_pods import web_pod
+
+    leader = ha.leader()
+    standby = ha.standby()
+    assert requests.post(f"{standby.url}/v2/pods", json=web_pod("/ha-pod"), timeout=10).status_code == 201
+
+    def stable(via: ServiceProcess) -> list[str] | None:
+        status = via.get("/v2/pods/ha-pod::status").json()
+        ids = [i["id"] for i in status["instances"] if i["status"] == "STABLE"]
+        return ids if status["status"] == "STABLE" else None
+
+    before = wait_until(lambda: stable(standby), 60, interval=0.2, what="the pod STABLE")
+    leader.stop(signal.SIGKILL)
+    assert ha.leader(timeout=30, other_than=leader) is standby
+    assert standby.get("/v2/pods/ha-pod").json()["containers"][1]["name"] == "sidecar"
+    after = wait_until(lambda: stable(standby), 60, interval=0.2, what="the pod STABLE under the new leader")
+    assert after == before  # the same instance, not relaunched
+    assert requests.delete(f"{standby.url}/v2/pods/ha-pod", timeout=10).status_code == 202

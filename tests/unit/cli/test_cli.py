@@ -11,7 +11,7 @@ from tests.cli_args import parse, refusal
 def test_every_service_and_the_demo_are_subcommands() -> None:
     assert parse("master", "--work_dir=/w").command == "master"
     assert "invalid choice: 'mesos-master'" in refusal("mesos-master")
-    assert "{master,agent,chronos,dns,marathon,haproxy-bridge,up}" in cli.build_parser().format_usage()
+    assert "{master,agent,chronos,dns,marathon,haproxy-bridge,zdd,up}" in cli.build_parser().format_usage()
 
 
 def test_flags_that_cannot_work_together_exit_2_with_the_subcommands_usage(

@@ -144,3 +144,51 @@ def test_mesos_executed_checks_travel_in_the_task() -> None:
     assert taskinfo.build(http, "m.1", "a", "h", [31007], [])["health_check"]["http"] == {"port": 31007, "path": "/ok"}
     marathon_side = versioned({"id": "n", "cmd": "x", "healthChecks": [{"protocol": "HTTP"}]})
     assert "health_check" not in taskinfo.build(marathon_side, "n.1", "a", "h", [31000], [])
+
+
+def test_an_executor_path_runs_the_task_under_that_custom_executor() -> None:
+    app = versioned({"id": "g", "cmd": "greet --loud", "executor": "/opt/exec/greeter"})
+    task = taskinfo.build(app, "g.1", "agent", "host", [31000], [])
+    assert "command" not in task
+    executor = task["executor"]
+    assert executor["executor_id"] == {"value": "marathon-g.1"}
+    assert executor["command"]["value"] == "chmod ug+rx '/opt/exec/greeter' && exec '/opt/exec/greeter' greet --loud"
+    env = {v["name"]: v["value"] for v in executor["command"]["environment"]["variables"]}
+    assert env["PORT0"] == "31000" and env["MESOS_TASK_ID"] == "g.1"
+    plain = taskinfo.build(versioned({"id": "p", "cmd": "x", "executor": "//cmd"}), "p.1", "agent", "host", [], [])
+    assert "executor" not in plain and plain["command"]["value"] == "x"
+
+
+def test_a_pod_takes_the_executors_share_and_each_containers_from_one_offer() -> None:
+    from mesolite.marathon.offers import fit_pod
+    from mesolite.marathon.pods import normalize_pod
+
+    pod = normalize_pod(
+        {
+            "id": "p",
+            "containers": [
+                {"name": "a", "exec": {"command": {"shell": "x"}}, "resources": {"cpus": 0.5, "mem": 100}},
+                {
+                    "name": "b",
+                    "exec": {"command": {"shell": "y"}},
+                    "resources": {"cpus": 0.25, "mem": 50},
+                    "endpoints": [{"name": "web"}, {"name": "fixed", "hostPort": 31004}],
+                },
+            ],
+        }
+    )
+    given = offer(cpus=1.0)
+    given["resources"].append({"name": "disk", "type": "SCALAR", "scalar": {"value": 100.0}, "role": "*"})
+    resources = OfferResources(given)
+    got = fit_pod(pod, resources)
+    assert not isinstance(got, str)
+    host_ports, executor, containers = got
+    assert host_ports == [31000, 31004]
+
+    def amounts(resources: list[dict[str, Any]]) -> set[tuple[str, float]]:
+        return {(r["name"], r["scalar"]["value"]) for r in resources if r["name"] != "ports"}
+
+    assert amounts(executor) == {("cpus", 0.1), ("mem", 32.0), ("disk", 10.0)}
+    assert [amounts(c) for c in containers] == [{("cpus", 0.5), ("mem", 100.0)}, {("cpus", 0.25), ("mem", 50.0)}]
+    assert sum(1 for r in executor if r["name"] == "ports") == 2  # every host port travels with the executor
+    assert fit_pod(pod, resources) == "InsufficientCpus"  # 0.15 cpus left

@@ -1,13 +1,13 @@
-"""Marathon's v2 REST API: apps, groups, tasks, deployments, queue, info, events, in Marathon 1.4–1.6's shapes.
+"""Marathon's v2 REST API: apps, pods, groups, tasks, deployments, queue, info, events, in Marathon 1.4–1.6's shapes.
 
 Every answer is one that existing clients (marathon-python with its strict models, marathon-lb, Bamboo, the
 haproxy-marathon-bridge script) parse; every bad request gets Marathon's error shape: 400 ``Invalid JSON``,
 422 ``Object is not valid`` with ``details``, 404/409 with ``message`` (``errors.py``).
 
-One blueprint per resource (``apps.py``, ``groups.py``, ``tasks.py``, ``deployments.py``, ``queue.py``,
-``events.py``, ``info.py``); each parses its requests and calls the service with typed arguments. This module
-wires them to one instance: leader routing (a standby forwards to the leader, ``proxy.py``), the error mapping and
-the web UI.
+One blueprint per resource (``apps.py``, ``pods.py``, ``groups.py``, ``tasks.py``, ``deployments.py``,
+``queue.py``, ``events.py``, ``info.py``); each parses its requests and calls the service with typed arguments.
+This module wires them to one instance: leader routing (a standby forwards to the leader, ``proxy.py``), the error
+mapping, the HTTP metrics and the web UI.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from flask import Flask, Response, request
+from flask import Flask, Response, g, request
 
 from mesolite.core.server import SERVICE_KEY
 from mesolite.marathon.api.apps import AppsApi
@@ -25,10 +25,12 @@ from mesolite.marathon.api.errors import register_error_handlers
 from mesolite.marathon.api.events import EventsApi
 from mesolite.marathon.api.groups import GroupsApi
 from mesolite.marathon.api.info import InfoApi
+from mesolite.marathon.api.pods import PodsApi
 from mesolite.marathon.api.queue import QueueApi
 from mesolite.marathon.api.tasks import TasksApi
 from mesolite.marathon.election import Leadership, SoleLeadership, build_leadership
 from mesolite.marathon.errors import NotLeading
+from mesolite.marathon.metrics import HttpMetrics
 from mesolite.marathon.proxy import LEADER, NO_LEADER, LeaderProxy
 from mesolite.marathon.service import Marathon, MarathonConfig
 
@@ -59,16 +61,19 @@ def create_app(config: MarathonConfig, marathon: Marathon | None = None, leaders
     m = election.marathon
     app.extensions[SERVICE_KEY] = election
     app.wsgi_app = _MergeSlashes(app.wsgi_app)  # type: ignore[method-assign]
+    http = HttpMetrics()
+    _measure(app, http)
     _route_to_leader(app, election, config)
     register_error_handlers(app)
     resources = (
-        InfoApi(config, m, election.host_port, election.leader, election.abdicate),
+        InfoApi(config, m, election.host_port, election.leader, election.abdicate, http),
         AppsApi(m),
+        PodsApi(config, m),
         GroupsApi(m),
         TasksApi(m),
         DeploymentsApi(m),
         QueueApi(m),
-        EventsApi(config, m),
+        EventsApi(config, m, http.streamed),
     )
     for resource in resources:
         app.register_blueprint(resource.blueprint())
@@ -77,6 +82,28 @@ def create_app(config: MarathonConfig, marathon: Marathon | None = None, leaders
 
     register_marathon_ui(app)
     return app
+
+
+def _measure(app: Flask, http: HttpMetrics) -> None:
+    """Requests in flight, bytes in and out, responses per status class and durations (``marathon.http.*``)."""
+
+    @app.before_request
+    def _start() -> None:
+        g.started = time.monotonic()
+        http.started(request.content_length or 0)
+
+    @app.after_request
+    def _answered(response: Response) -> Response:
+        started = g.get("started")
+        if started is not None:
+            size = 0 if response.is_streamed else response.calculate_content_length() or 0
+            http.answered(request.method, response.status_code, size, time.monotonic() - started)
+        return response
+
+    @app.teardown_request
+    def _done(_exc: BaseException | None) -> None:
+        if g.get("started") is not None:
+            http.finished()
 
 
 def _route_to_leader(app: Flask, election: Leadership, config: MarathonConfig) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import queue
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from flask import Blueprint, Response, request
 
@@ -23,9 +23,12 @@ CALLBACKS_OFF = (
 
 
 class EventsApi:
-    def __init__(self, config: MarathonConfig, marathon: Marathon) -> None:
+    def __init__(
+        self, config: MarathonConfig, marathon: Marathon, streamed: Callable[[int], None] = lambda n: None
+    ) -> None:
         self.config = config
         self.m = marathon
+        self.streamed = streamed  # bytes sent on event streams (marathon.http.responses.event-stream.size)
 
     def blueprint(self) -> Blueprint:
         bp = Blueprint("marathon_events", __name__)
@@ -54,7 +57,9 @@ class EventsApi:
                     continue
                 if event is None:  # the bus detached us: this instance stopped leading
                     return
-                yield f"event: {event['eventType']}\ndata: {json.dumps(event, separators=(',', ':'))}\n\n"
+                chunk = f"event: {event['eventType']}\ndata: {json.dumps(event, separators=(',', ':'))}\n\n"
+                self.streamed(len(chunk))
+                yield chunk
         finally:
             self.m.events.unsubscribe(subscription)
 

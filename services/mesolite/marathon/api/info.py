@@ -1,4 +1,5 @@
-"""``/ping``, ``/metrics``, ``/v2/info`` and ``/v2/leader``: what an instance says about itself and its leader.
+"""``/ping``, ``/metrics`` (and ``/metrics/prometheus``), ``/v2/info`` and ``/v2/leader``: what an instance says
+about itself and its leader.
 
 ``/v2/info`` carries only keys marathon-python's strict ``MarathonInfo`` model knows, and its three config objects
 always (the model fails on a missing one)."""
@@ -12,8 +13,11 @@ from typing import Any
 from flask import Blueprint, Response, request
 
 from mesolite.core.http import json_response, text_response
+from mesolite.marathon import metrics
 from mesolite.marathon.service import MARATHON_VERSION, Marathon, MarathonConfig
-from mesolite.marathon.state import MAX_VERSIONS
+from mesolite.marathon.state import MAX_VERSIONS, gone
+
+PROMETHEUS_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 
 class InfoApi:
@@ -26,7 +30,9 @@ class InfoApi:
         host_port: str,
         leader: Callable[[], str | None],
         abdicate: Callable[[], None],
+        http: metrics.HttpMetrics | None = None,
     ) -> None:
+        self.http = http or metrics.HttpMetrics()
         self.config = config
         self.m = marathon
         self.host_port = host_port
@@ -37,6 +43,7 @@ class InfoApi:
         bp = Blueprint("marathon_info", __name__)
         bp.add_url_rule("/ping", view_func=self.ping, methods=["GET"])
         bp.add_url_rule("/metrics", view_func=self.metrics, methods=["GET"])
+        bp.add_url_rule("/metrics/prometheus", view_func=self.prometheus, methods=["GET"])
         bp.add_url_rule("/v2/info", view_func=self.info, methods=["GET"])
         bp.add_url_rule("/v2/leader", view_func=self.get_leader, methods=["GET"])
         bp.add_url_rule("/v2/leader", view_func=self.delete_leader, methods=["DELETE"])
@@ -50,36 +57,51 @@ class InfoApi:
         return text_response("pong")
 
     def metrics(self) -> Response:
-        """Dropwizard's JSON shape, with the gauges and counters operators look at first."""
+        """Dropwizard's JSON with Marathon 1.7+'s metric names."""
+        return json_response(self._snapshot())
+
+    def prometheus(self) -> Response:
+        """Marathon 1.7+'s Prometheus endpoint (``text/plain; version=0.0.4``)."""
+        return Response(metrics.prometheus(self._snapshot()), mimetype="text/plain", content_type=PROMETHEUS_TYPE)
+
+    def _snapshot(self) -> dict[str, Any]:
         m = self.m
+        now = time.time()
         with m.lock:
             tasks = list(m.state.tasks.values())
-            up_ms = int((time.time() - m.started_at) * 1000)
             gauges = {
-                "service.mesosphere.marathon.app.count": len(m.state.apps),
-                "service.mesosphere.marathon.group.count": len(m.state.groups),
-                "service.mesosphere.marathon.task.running.count": sum(1 for t in tasks if t.running),
-                "service.mesosphere.marathon.task.staged.count": sum(1 for t in tasks if not t.running),
-                "service.mesosphere.marathon.deployments.active": len(m.state.deployments),
-                "service.mesosphere.marathon.uptime": up_ms,
-                "service.mesosphere.marathon.leaderDuration": up_ms,
-                "service.mesosphere.marathon.events.sse.connections": m.events.sse_count,
+                "apps.active": len(m.state.apps),
+                "pods.active": len(m.state.pods),
+                "groups.active": len(m.state.groups),
+                "deployments.active": len(m.state.deployments),
+                "instances.running": sum(1 for t in tasks if t.running),
+                "instances.staged": sum(1 for t in tasks if t.state in ("TASK_STAGING", "TASK_STARTING")),
+                "instances.launch-overdue": sum(
+                    1
+                    for t in tasks
+                    if t.state in ("TASK_STAGING", "TASK_STARTING")
+                    and now - t.staged_time > self.config.task_launch_timeout
+                ),
+                "instances.inflight-kills": sum(1 for t in tasks if t.killing and not gone(t.state)),
+                "http.event-streams.active": m.events.sse_count,
+                "uptime.seconds": round(now - m.started_at, 3),
+                "leadership.duration.seconds": round(now - m.elected_at, 3) if m.elected_at else 0.0,
             }
             counters = {
-                "service.mesosphere.marathon.tasks.launched": m.scheduler.metrics["launched"],
-                "service.mesosphere.marathon.offers.revived": m.scheduler.metrics["revives"],
-                "service.mesosphere.marathon.events.published": m.events.published,
+                "deployments": m.counters["deployments"],
+                "deployments.dismissed": m.counters["deployments.dismissed"],
+                "tasks.launched": m.scheduler.metrics["tasks.launched"],
+                "mesos.calls.revive": m.scheduler.metrics["mesos.calls.revive"],
+                "mesos.calls.suppress": m.scheduler.metrics["mesos.calls.suppress"],
+                "mesos.offer-operations.launch": m.scheduler.metrics["mesos.offer-operations.launch"],
+                "mesos.offer-operations.launch-group": m.scheduler.metrics["mesos.offer-operations.launch-group"],
+                "mesos.offers.incoming": m.scheduler.metrics["mesos.offers.incoming"],
+                "mesos.offers.used": m.scheduler.metrics["mesos.offers.used"],
+                "mesos.offers.declined": m.scheduler.metrics["mesos.offers.declined"],
+                "mesos.task.oom.memory-limit-exceeded": m.scheduler.metrics["mesos.task.oom.memory-limit-exceeded"],
             }
-        return json_response(
-            {
-                "version": "4.0.0",
-                "gauges": {k: {"value": v} for k, v in gauges.items()},
-                "counters": {k: {"count": v} for k, v in counters.items()},
-                "histograms": {},
-                "meters": {},
-                "timers": {},
-            }
-        )
+            counters.update({k: v for k, v in m.scheduler.metrics.items() if k.startswith("mesos.task-updates.")})
+        return metrics.snapshot(gauges, counters, self.http)
 
     def info(self) -> Response:
         config = self.config

@@ -33,7 +33,7 @@ class TasksApi:
             out = [
                 views.task_json(m, task, m.state.apps.get(task.app_id))
                 for task in m.state.tasks.values()
-                if not statuses or _status(task) in statuses
+                if not task.containers and (not statuses or _status(task) in statuses)
             ]
         return json_response({"tasks": out})
 
