@@ -138,6 +138,10 @@ class Launcher:
         docker = self.containerizer.docker
         if docker is None:
             raise LaunchError("This agent does not run Docker containers (start it with --containerizers=mesos,docker)")
+        if _has_secrets(command):  # as in Mesos; and the engine would keep the values in its container config
+            raise LaunchError(
+                "Environment secrets are supported by the Mesos containerizer only, not in DOCKER containers"
+            )
         env = {k: v for k, v in self._env(run).items() if k.startswith(("MESOS_", "LIBPROCESS_"))}
         env.update(_command_env(command))
         with docker.launches:

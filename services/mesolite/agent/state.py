@@ -58,7 +58,9 @@ class Agent:
         self.checkpoint = Checkpoint(config.work_dir)
         self.isolator = create_isolator(config.isolation, config.cgroups_root, config.cgroups_enable_cfs)
         docker = (
-            DockerContainerizer(config.docker_socket, config.work_dir) if "docker" in config.containerizers else None
+            DockerContainerizer(config.docker_socket, config.work_dir, config.docker_config)
+            if "docker" in config.containerizers
+            else None
         )
         self.runtime = ContainerRuntime(
             RuntimeSettings(

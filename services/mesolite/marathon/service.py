@@ -19,7 +19,7 @@ from collections.abc import Callable
 from typing import Any
 
 from mesolite.core.store import Store
-from mesolite.marathon import appdef, groups
+from mesolite.marathon import appdef, groups, secrets
 from mesolite.marathon.appdef import Invalid
 from mesolite.marathon.config import MarathonConfig
 from mesolite.marathon.deployments import Runner, build_steps, depths, kill_order
@@ -258,6 +258,9 @@ class Marathon:
             self.require_leadership()
             root = Root(self.state)
             change(root)
+            for app_id, app in root.apps.items():
+                if self.state.apps.get(app_id) is not app and (problems := secrets.errors(app, self.config.features)):
+                    raise Invalid(problems)
             version = self.clock.next()
             original = self.state.apps
             self._finalize_apps(root, original, version)
