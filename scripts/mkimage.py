@@ -280,7 +280,8 @@ def _config(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _podman_load(out: str) -> None:
-    result = subprocess.run(["podman", "load", "-i", out], capture_output=True, text=True)
+    with open(out, "rb") as archive:  # on stdin: podman takes a colon in a path for a transport
+        result = subprocess.run(["podman", "load"], stdin=archive, capture_output=True, text=True)
     if result.returncode != 0:
         sys.exit(f"podman load failed: {result.stderr.strip()}")
     print(result.stdout.strip())
