@@ -144,6 +144,10 @@ def test_registry_pull_with_basic_auth_from_docker_config(cluster: Cluster, regi
         stored = Path(agent.work_dir, "store", "docker")
         assert f"{registry.host}/busybox:latest" in (stored / "storedImages").read_text()
         assert len(list((stored / "layers").iterdir())) == 2  # digest-addressed, unpacked once
+        flags = agent.get("/state").json()["flags"]
+        assert flags["image_providers"] == "docker"
+        assert flags["isolation"].endswith("docker/runtime,filesystem/linux,namespaces/pid")
+        assert "docker_config" not in flags  # it may hold credentials
     finally:
         client.close()
 

@@ -10,11 +10,14 @@ from pathlib import Path
 
 import pytest
 
+from mesolite.agent.config import from_args
 from mesolite.agent.docker_containerizer import registry_auth
 from mesolite.agent.images.reference import ImageReference, ReferenceError, endpoint
 from mesolite.agent.images.registry import find_auth, parse_docker_config
 from mesolite.agent.images.runtime import PrepareError, launch_command
 from mesolite.agent.secrets import SecretError, SecretResolver
+from mesolite.core.flags import FlagError
+from tests.cli_args import parse, refusal
 
 
 @pytest.mark.parametrize(
@@ -126,3 +129,25 @@ def test_secret_store_is_root_only_and_resolves_names_and_keys(tmp_path: Path) -
         resolver.check(ref("../etc/passwd"))
     with pytest.raises(SecretError, match="no secret store"):
         SecretResolver(None).check(ref("db/password"))
+
+
+def test_image_flags_need_the_isolators_mesos_requires() -> None:
+    required = ("agent", "--master", "127.0.0.1:5050", "--work_dir", "/var/lib/a")
+    with pytest.raises(FlagError, match="filesystem/linux and docker/runtime"):
+        from_args(parse(*required, "--image_providers", "docker"))
+    with pytest.raises(FlagError, match="Unknown or unsupported isolator 'network/port_mapping'"):
+        from_args(parse(*required, "--isolation", "network/port_mapping"))
+    assert "unsupported image provider 'appc'" in refusal(*required, "--image_providers", "appc")
+    config = from_args(
+        parse(
+            *required,
+            "--isolation=filesystem/linux,docker/runtime,namespaces/pid",
+            "--image_providers=DOCKER",
+            "--docker_registry=/srv/images",
+            "--image_provisioner_backend=copy",
+            "--secrets_dir=/etc/mesolite/secrets",
+        )
+    )
+    assert config.image_providers == ("docker",)
+    assert (config.docker_registry, config.image_provisioner_backend) == ("/srv/images", "copy")
+    assert config.secrets_dir == "/etc/mesolite/secrets"
