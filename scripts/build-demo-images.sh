@@ -32,10 +32,10 @@ fi
 
 if command -v podman >/dev/null; then
   started=$("$ROOT/scripts/setup-podman.sh" start | sed -n 's/^STARTED=//p')  # configures the project's storage
+  trap '[ "$started" != 1 ] || "$ROOT/scripts/setup-podman.sh" stop' EXIT
   eval "$("$ROOT/scripts/setup-podman.sh" env | sed 's/^/export /')"
   for image in "localhost/mesolite/redis:7.tar" "localhost/mesolite/redis-frontend:latest.tar"; do
     podman load -q <"$OUT/$image"
   done
-  [ "$started" = 1 ] && "$ROOT/scripts/setup-podman.sh" stop
 fi
 echo "demo images in $OUT: localhost/mesolite/redis:7, localhost/mesolite/redis-frontend:latest"
