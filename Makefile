@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install system-deps demo test test-slow test-all lint bench clean cluster cluster-down lint-deploy
+.PHONY: install system-deps demo demo-images test test-slow test-all lint bench clean cluster cluster-down lint-deploy
 
 install: $(STAMP)
 
@@ -18,6 +18,11 @@ $(STAMP): pyproject.toml scripts/install-pymesos.sh scripts/install-mesos-cli.sh
 
 demo: install
 	$(VENV)/bin/mesolite up
+
+# Seed 004's Redis and frontend images from Debian packages (scripts/build-demo-images.sh; root): tarballs in
+# build/images for --docker_registry, and loaded into podman for the Docker containerizer.
+demo-images:
+	scripts/build-demo-images.sh build/images
 
 # Debian packages the tests drive for real (ZooKeeper, dig, haproxy, podman, Chromium, ...).
 system-deps:

@@ -9,6 +9,7 @@ PACKAGES=(
   dnsutils dnsperf     # dig in the Mesos-DNS tests, dnsperf in bench/dns.py
   haproxy              # the HAProxy bridge
   podman runc busybox-static debootstrap  # Docker tasks through podman, the deployment's systemd "VMs"
+  docker-registry apache2-utils  # image tests: a v2 registry on loopback with htpasswd basic auth
   chromium             # browser tests of the web UIs (Playwright drives /usr/bin/chromium)
   vagrant systemd      # vagrant validate, systemd-analyze verify
   prometheus           # promtool checks every service's /metrics/prometheus; the prometheus role

@@ -322,8 +322,10 @@ def _kill_and_remove(pids: Any, container_id: str, directories: list[str]) -> No
 
 def create_isolator(isolation: str, cgroups_root: str = "mesolite", enable_cfs: bool = False) -> Isolator:
     """The isolator ``--isolation`` asks for; ``auto`` means cgroups where they are writable, posix otherwise."""
-    wanted = {part.strip() for part in isolation.split(",") if part.strip()}
-    if wanted <= {"posix/cpu", "posix/mem", "posix/disk", "filesystem/posix"} and isolation != "auto":
+    # Only the resource isolators are this module's; filesystem/linux, docker/runtime, namespaces/pid, volume/* and
+    # the like are the pre-exec step's (images/runtime.py).
+    wanted = {part.strip() for part in isolation.split(",") if part.strip().startswith("cgroups/")}
+    if not wanted and isolation != "auto":
         return Isolator()
     try:
         if os.path.exists("/sys/fs/cgroup/cgroup.controllers"):

@@ -28,6 +28,8 @@ import signal
 import time
 from typing import Any
 
+from mesolite.agent.images import provisioner
+
 log = logging.getLogger(__name__)
 
 
@@ -266,6 +268,8 @@ def destroy_container(checkpoint: Checkpoint, record: dict[str, Any], timeout: f
             except OSError:
                 _kill_cgroup(directory)
                 time.sleep(0.02)
+    # Its rootfs, if it had an image (meta/ is <work_dir>/meta).
+    provisioner.destroy(os.path.dirname(checkpoint.meta), str(record.get("id")))
     checkpoint.remove_container(str(record.get("id")))
     return live
 

@@ -9,7 +9,15 @@ from dataclasses import dataclass, field
 
 from mesolite.agent.fetcher import DEFAULT_CACHE_SIZE
 from mesolite.core.attributes import Attributes
-from mesolite.core.flags import parse_attributes, parse_bool, parse_bytes, parse_duration, parse_master, parse_resources
+from mesolite.core.flags import (
+    FlagError,
+    parse_attributes,
+    parse_bool,
+    parse_bytes,
+    parse_duration,
+    parse_master,
+    parse_resources,
+)
 from mesolite.core.resources import Resources
 
 WEEK = 7 * 86400.0
@@ -44,6 +52,14 @@ class AgentConfig:
     gc_delay: float = WEEK
     gc_disk_headroom: float = 0.1
     disk_watch_interval: float = 60.0
+    image_providers: tuple[str, ...] = ()
+    docker_registry: str = "https://registry-1.docker.io"
+    docker_store_dir: str | None = None
+    docker_config: str | None = None
+    image_provisioner_backend: str | None = None
+    sandbox_directory: str = "/mnt/mesos/sandbox"
+    docker_ignore_runtime: bool = False
+    secrets_dir: str | None = None
 
     @property
     def advertised_hostname(self) -> str:
@@ -57,6 +73,41 @@ def parse_containerizers(text: str) -> tuple[str, ...]:
     if unknown or not names:
         raise argparse.ArgumentTypeError(f"unknown containerizer in '{text}' (expected mesos, docker or mesos,docker)")
     return names
+
+
+def parse_image_providers(text: str) -> tuple[str, ...]:
+    """``--image_providers docker`` (case-insensitive, as in Mesos); appc images are not supported here."""
+    names = tuple(name.strip().lower() for name in text.split(",") if name.strip())
+    unknown = [name for name in names if name != "docker"]
+    if unknown:
+        raise argparse.ArgumentTypeError(f"unsupported image provider '{unknown[0]}' (supported: docker)")
+    return names
+
+
+# What ``--isolation`` may name: the resource isolators (cgroups.py) and the pre-exec ones (images/runtime.py). The
+# volume and secret isolators Mesos adds by itself with filesystem/linux are accepted too.
+KNOWN_ISOLATORS = frozenset(
+    {
+        "auto",
+        "posix/cpu",
+        "posix/mem",
+        "posix/disk",
+        "cgroups/cpu",
+        "cgroups/mem",
+        "filesystem/posix",
+        "filesystem/linux",
+        "docker/runtime",
+        "namespaces/pid",
+        "environment_secret",
+        "volume/secret",
+        "volume/host_path",
+        "volume/sandbox_path",
+    }
+)
+
+
+def isolators(isolation: str) -> frozenset[str]:
+    return frozenset(part.strip() for part in isolation.split(",") if part.strip())
 
 
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> argparse.ArgumentParser:
@@ -73,7 +124,25 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     agent.add_argument("--switch_user", type=parse_bool, default=True)
     agent.add_argument("--threads", type=int, default=64, help="HTTP threads (each subscribed executor holds one)")
     _isolation_flags(agent)
+    _image_flags(agent)
     return agent
+
+
+def _image_flags(agent: argparse.ArgumentParser) -> None:
+    """Images in the Mesos containerizer and secrets, with Mesos' names (``--secrets_dir`` is mesolite's stand-in
+    for a ``--secret_resolver`` module: one root-only file per secret name)."""
+    agent.add_argument("--image_providers", type=parse_image_providers, default=(), help="docker")
+    agent.add_argument(
+        "--docker_registry",
+        default="https://registry-1.docker.io",
+        help="registry URL, or a local directory of 'docker save' tarballs named <repository>:<tag>.tar",
+    )
+    agent.add_argument("--docker_store_dir", default=None, help="default: <work_dir>/store/docker")
+    agent.add_argument("--docker_config", default=None, help="Docker config.json (path or JSON) for registry pulls")
+    agent.add_argument("--image_provisioner_backend", choices=["overlay", "copy"], default=None)
+    agent.add_argument("--sandbox_directory", default="/mnt/mesos/sandbox")
+    agent.add_argument("--docker_ignore_runtime", type=parse_bool, nargs="?", const=True, default=False)
+    agent.add_argument("--secrets_dir", default=None, help="secret store: <dir>/<secret name>, root-only files")
 
 
 def _isolation_flags(agent: argparse.ArgumentParser) -> None:
@@ -97,6 +166,17 @@ def _isolation_flags(agent: argparse.ArgumentParser) -> None:
 def from_args(args: argparse.Namespace) -> AgentConfig:
     """The agent's settings as given; what ``--resources`` leaves out is detected when the agent starts
     (``agent.state.detect_resources``), since that looks at the machine."""
+    wanted = isolators(args.isolation)
+    unknown = sorted(wanted - KNOWN_ISOLATORS)
+    if unknown:
+        raise FlagError(f"Unknown or unsupported isolator '{unknown[0]}' in --isolation={args.isolation}")
+    if "docker" in args.image_providers and not {"filesystem/linux", "docker/runtime"} <= wanted:
+        raise FlagError(
+            "--image_providers=docker needs --isolation with filesystem/linux and docker/runtime "
+            f"(got --isolation={args.isolation})"
+        )
+    if not args.sandbox_directory.startswith("/"):
+        raise FlagError(f"--sandbox_directory must be an absolute path (got '{args.sandbox_directory}')")
     return AgentConfig(
         master=args.master,
         ip=args.ip,
@@ -120,4 +200,12 @@ def from_args(args: argparse.Namespace) -> AgentConfig:
         gc_delay=args.gc_delay,
         gc_disk_headroom=args.gc_disk_headroom,
         disk_watch_interval=args.disk_watch_interval,
+        image_providers=args.image_providers,
+        docker_registry=args.docker_registry,
+        docker_store_dir=args.docker_store_dir,
+        docker_config=args.docker_config,
+        image_provisioner_backend=args.image_provisioner_backend,
+        sandbox_directory=args.sandbox_directory,
+        docker_ignore_runtime=args.docker_ignore_runtime,
+        secrets_dir=args.secrets_dir,
     )

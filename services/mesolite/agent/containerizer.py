@@ -27,6 +27,7 @@ from mesolite.agent import monitor
 from mesolite.agent.cgroups import Isolator
 from mesolite.agent.checkpoint import Checkpoint, process_start_time, same_process
 from mesolite.agent.docker_containerizer import DockerContainerizer
+from mesolite.agent.images.runtime import ContainerRuntime, PrepareError
 
 log = logging.getLogger(__name__)
 
@@ -145,10 +146,12 @@ class Containerizer:
         isolator: Isolator,
         on_exit: ExitCallback,
         docker: DockerContainerizer | None = None,
+        runtime: ContainerRuntime | None = None,
     ) -> None:
         self.checkpoint = checkpoint
         self.isolator = isolator
         self.docker = docker
+        self.runtime = runtime  # the pre-exec step: image rootfs, secrets, volumes, namespaces (images/runtime.py)
         self._on_exit = on_exit
         self._containers: dict[str, Container] = {}
         self._lock = threading.Lock()
@@ -180,6 +183,12 @@ class Containerizer:
             except OSError as exc:
                 raise LaunchError(f"Failed to prepare the container's cgroups: {exc}") from None
             container.cgroups = sorted({os.path.dirname(p) for p in spec["cgroup_procs"]})
+            if self.runtime is not None:
+                try:
+                    spec = self.runtime.prepare(container.id, spec, meta)
+                except (PrepareError, OSError) as exc:
+                    self._discard(container)
+                    raise LaunchError(str(exc)) from None
         spec["status_file"] = os.path.join(meta, "exit_status")
         spec_path = os.path.join(meta, "spec.json")
         with open(spec_path, "w") as handle:
@@ -223,6 +232,8 @@ class Containerizer:
     def _discard(self, container: Container) -> None:
         if container.kind != "docker":
             self.isolator.destroy(container.id)
+            if self.runtime is not None:
+                self.runtime.finished(container.id, self.checkpoint.container_dir(container.id))
         elif self.docker is not None and container.docker:
             self.docker.remove(container.docker["name"])
         self.checkpoint.remove_container(container.id)
@@ -320,6 +331,9 @@ class Containerizer:
             # What the task left behind in its process group or cgroup goes with it.
             _signal_group(container.pid, signal.SIGKILL)
             self.isolator.destroy(container.id)
+            if self.runtime is not None:  # its rootfs goes; a failed container init says why it failed
+                init_error = self.runtime.finished(container.id, self.checkpoint.container_dir(container.id))
+                termination.error = termination.error or init_error
         return termination
 
     def _check_limits(self) -> None:

@@ -15,6 +15,7 @@ the image's entrypoint; cpus become ``cpu_shares`` (``max(1024 × cpus, 2)``) an
 
 from __future__ import annotations
 
+import base64
 import logging
 import math
 import os
@@ -22,6 +23,8 @@ import threading
 from typing import Any
 
 from mesolite.agent.cgroups import cpu_shares, memory_limit_bytes
+from mesolite.agent.images.reference import ImageReference, ReferenceError
+from mesolite.agent.images.registry import PullError, find_auth, parse_docker_config
 
 log = logging.getLogger(__name__)
 
@@ -86,10 +89,35 @@ _SCALAR_PARAMETERS = {
 }
 
 
+def registry_auth(image: str, sandbox: str, docker_config: str | None) -> dict[str, str] | None:
+    """The credentials a pull of ``image`` uses, as Mesos' Docker containerizer finds them: a ``.docker/config.json``
+    (from a fetched ``docker.tar.gz``) or ``.dockercfg`` in the task's sandbox, else ``--docker_config``."""
+    try:
+        reference = ImageReference.parse(image)
+    except ReferenceError:
+        return None
+    host = reference.registry or "docker.io"
+    configs = []
+    for name in (os.path.join(".docker", "config.json"), ".dockercfg"):
+        path = os.path.join(sandbox, name)
+        if os.path.isfile(path):
+            configs.append(parse_docker_config(path))
+    configs.append(parse_docker_config(docker_config))
+    auth = find_auth(configs, host)
+    if auth is None:
+        return None
+    try:
+        username, _, password = base64.b64decode(auth).decode().partition(":")
+    except ValueError:
+        raise DockerError(f"The Docker config's 'auth' for {host} is not base64 of user:password") from None
+    return {"username": username, "password": password, "serveraddress": host}
+
+
 class DockerContainerizer:
-    def __init__(self, socket: str, work_dir: str) -> None:
+    def __init__(self, socket: str, work_dir: str, docker_config: str | None = None) -> None:
         self.socket = socket if "://" in socket else f"unix://{socket}"
         self.work_dir = os.path.abspath(work_dir)
+        self.docker_config = docker_config
         self._client: Any = None
         self._client_lock = threading.Lock()
         self.launches = threading.BoundedSemaphore(CONCURRENT_LAUNCHES)
@@ -132,13 +160,17 @@ class DockerContainerizer:
         client = self.client()
         options = self._options(container_id, container_info, command, env, cpus, mem, sandbox)
         try:
+            auth = registry_auth(image, sandbox, self.docker_config)
+        except (PullError, OSError) as exc:
+            raise DockerError(f"Failed to read the Docker config: {exc}") from None
+        try:
             if docker_info.get("force_pull_image"):
-                self._pull(image)
+                self._pull(image, auth)
             else:
                 try:
                     client.images.get(image)
                 except ImageNotFound:
-                    self._pull(image)
+                    self._pull(image, auth)
             client.containers.create(image, **options)
         except DockerError:
             raise
@@ -148,10 +180,10 @@ class DockerContainerizer:
             raise DockerError(f"Docker daemon at {self.socket} failed: {exc}") from None
         return str(options["name"])
 
-    def _pull(self, image: str) -> None:
+    def _pull(self, image: str, auth: dict[str, str] | None) -> None:
         repository, _, tag = image.rpartition(":") if ":" in image.rsplit("/", 1)[-1] else (image, "", "latest")
         try:
-            self.client().images.pull(repository, tag=tag or "latest")
+            self.client().images.pull(repository, tag=tag or "latest", auth_config=auth)
         except Exception as exc:  # noqa: BLE001 - any failure to pull is a failed launch with its cause
             raise DockerError(f"Failed to pull image '{image}': {exc}") from None
 

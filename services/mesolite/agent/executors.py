@@ -57,7 +57,7 @@ class MasterMessages(Protocol):
 
 
 # (CommandInfo, environment, sandbox, user) -> what the supervisor runs (Launcher.command_spec).
-CommandSpec = Callable[[dict[str, Any], dict[str, str], str, str | None], dict[str, Any]]
+CommandSpec = Callable[[dict[str, Any], dict[str, str], str, str | None, dict[str, Any] | None], dict[str, Any]]
 
 
 @dataclass(frozen=True)
@@ -156,7 +156,8 @@ class ExecutorManager:
             executor.framework_id, executor.executor_id, executor.directory, executor.container_id, executor.role
         )
         try:
-            spec = self._command_spec(command, env, executor.directory, executor.user)
+            container_info = executor.info.get("container")
+            spec = self._command_spec(command, env, executor.directory, executor.user, container_info)
             self._containerizer.launch(container, spec)
         except (LaunchError, OSError, ValueError, KeyError) as exc:
             self._fail_tasks(executor, "REASON_CONTAINER_LAUNCH_FAILED", f"Failed to launch executor: {exc}")

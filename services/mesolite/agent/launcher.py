@@ -94,7 +94,9 @@ class Launcher:
                 if run.is_docker:
                     self._launch_docker(run, container, command)
                 else:
-                    spec = self.command_spec(command, self._env(run), run.directory, run.user)
+                    spec = self.command_spec(
+                        command, self._env(run), run.directory, run.user, run.info.get("container")
+                    )
                     if spec["user"] is not None:
                         # The task runs as its user and must own its sandbox, fetched files included (Mesos chowns
                         # the sandbox the same way); otherwise it could not even write a file there.
@@ -136,6 +138,10 @@ class Launcher:
         docker = self.containerizer.docker
         if docker is None:
             raise LaunchError("This agent does not run Docker containers (start it with --containerizers=mesos,docker)")
+        if _has_secrets(command):  # as in Mesos; and the engine would keep the values in its container config
+            raise LaunchError(
+                "Environment secrets are supported by the Mesos containerizer only, not in DOCKER containers"
+            )
         env = {k: v for k, v in self._env(run).items() if k.startswith(("MESOS_", "LIBPROCESS_"))}
         env.update(_command_env(command))
         with docker.launches:
@@ -159,12 +165,22 @@ class Launcher:
             self.containerizer.launch(container, spec)
 
     def command_spec(
-        self, command: dict[str, Any], env: dict[str, str], directory: str, user: str | None
+        self,
+        command: dict[str, Any],
+        env: dict[str, str],
+        directory: str,
+        user: str | None,
+        container: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
-        """What the supervisor runs for a CommandInfo (a command task's, or a custom executor's)."""
+        """What the supervisor runs for a CommandInfo (a command task's, or a custom executor's). With a
+        ContainerInfo, the containerizer's pre-exec step (images/runtime.py) gets it and the raw CommandInfo too: an
+        image's entrypoint may be the command."""
         env = {**env, **_command_env(command)}
         value = command.get("value")
-        if command.get("shell", True):
+        extra = {"container_info": container, "command_info": command} if container or _has_secrets(command) else {}
+        if _has_image(container):
+            argv, executable = [], ""  # decided with the image's config
+        elif command.get("shell", True):
             if not isinstance(value, str) or not value:
                 raise ValueError("CommandInfo.value is required when shell is true")
             argv, executable = ["/bin/sh", "-c", value], "/bin/sh"
@@ -175,6 +191,7 @@ class Launcher:
                 raise ValueError("CommandInfo needs 'value' or 'arguments' when shell is false")
             argv = arguments or [executable]
         return {
+            **extra,
             "kind": "command",
             "argv": argv,
             "executable": executable,
@@ -338,6 +355,15 @@ def _command_env(command: dict[str, Any]) -> dict[str, str]:
         if isinstance(variable, dict) and variable.get("type", "VALUE") == "VALUE" and "name" in variable:
             env[str(variable["name"])] = str(variable.get("value", ""))
     return env
+
+
+def _has_image(container: dict[str, Any] | None) -> bool:
+    return bool(container and container.get("type", "MESOS") == "MESOS" and (container.get("mesos") or {}).get("image"))
+
+
+def _has_secrets(command: dict[str, Any]) -> bool:
+    variables = (command.get("environment") or {}).get("variables") or []
+    return any(isinstance(v, dict) and v.get("type") == "SECRET" for v in variables)
 
 
 def kill_grace_of(policy: Any) -> float | None:

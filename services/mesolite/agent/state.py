@@ -29,13 +29,14 @@ from typing import Any
 
 from mesolite.agent.cgroups import create_isolator
 from mesolite.agent.checkpoint import Checkpoint
-from mesolite.agent.config import AgentConfig
+from mesolite.agent.config import AgentConfig, isolators
 from mesolite.agent.containerizer import Container, Containerizer, Termination
 from mesolite.agent.debug import DebugSessions
 from mesolite.agent.docker_containerizer import DockerContainerizer
 from mesolite.agent.executors import ExecutorManager, ExecutorTimeouts
 from mesolite.agent.fetcher import FetcherCache
 from mesolite.agent.gc import SandboxGC
+from mesolite.agent.images.runtime import ContainerRuntime, RuntimeSettings
 from mesolite.agent.launcher import DEFAULT_KILL_GRACE, Launcher, kill_grace_of
 from mesolite.agent.master_link import MasterLink
 from mesolite.agent.recovery import Recovery
@@ -58,9 +59,27 @@ class Agent:
         self.checkpoint = Checkpoint(config.work_dir)
         self.isolator = create_isolator(config.isolation, config.cgroups_root, config.cgroups_enable_cfs)
         docker = (
-            DockerContainerizer(config.docker_socket, config.work_dir) if "docker" in config.containerizers else None
+            DockerContainerizer(config.docker_socket, config.work_dir, config.docker_config)
+            if "docker" in config.containerizers
+            else None
         )
-        self.containerizer = Containerizer(self.checkpoint, self.isolator, self._container_exited, docker)
+        self.runtime = ContainerRuntime(
+            RuntimeSettings(
+                work_dir=config.work_dir,
+                isolation=isolators(config.isolation),
+                image_providers=config.image_providers,
+                docker_registry=config.docker_registry,
+                docker_store_dir=config.docker_store_dir,
+                docker_config=config.docker_config,
+                backend=config.image_provisioner_backend,
+                sandbox_directory=config.sandbox_directory,
+                docker_ignore_runtime=config.docker_ignore_runtime,
+                secrets_dir=config.secrets_dir,
+            )
+        )
+        self.containerizer = Containerizer(
+            self.checkpoint, self.isolator, self._container_exited, docker, runtime=self.runtime
+        )
         self.cache = FetcherCache(
             config.fetcher_cache_dir or os.path.join(config.work_dir, "fetch"), config.fetcher_cache_size
         )
@@ -160,6 +179,8 @@ class Agent:
         self.containerizer.start()
         self.link.agent_id = self.recovery.agent_id(reconnect=self.config.recover == "reconnect")
         self.recovery.run(self.link.agent_id)
+        # The image store, and the rootfses of containers that no longer exist (recovery destroyed or reaped them).
+        self.runtime.start({c.id for c in self.containerizer.all()})
         self.runs.updates.start()
         self.gc.start()
         self.link.start()

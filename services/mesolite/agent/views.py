@@ -14,6 +14,7 @@ import time
 from typing import Any
 
 from mesolite import MESOS_VERSION
+from mesolite.agent.config import isolators
 from mesolite.agent.containerizer import Container
 from mesolite.agent.runs import TaskRun
 from mesolite.agent.state import Agent
@@ -161,12 +162,20 @@ def flags_json(agent: Agent) -> dict[str, str]:
         "work_dir": os.path.abspath(config.work_dir),
         "resources": str(config.resources),
         "attributes": str(config.attributes),
-        "isolation": "cgroups/cpu,cgroups/mem" if agent.isolator.name == "cgroups" else "posix/cpu,posix/mem",
+        "isolation": ",".join(
+            ["cgroups/cpu,cgroups/mem" if agent.isolator.name == "cgroups" else "posix/cpu,posix/mem"]
+            + sorted(i for i in isolators(config.isolation) if not i.startswith(("cgroups/", "posix/")) and i != "auto")
+        ),
+        "image_providers": ",".join(config.image_providers),
+        "docker_registry": config.docker_registry,
+        "sandbox_directory": config.sandbox_directory,
         "containerizers": ",".join(config.containerizers),
         "docker_socket": config.docker_socket,
         "recover": config.recover,
         "gc_delay": f"{config.gc_delay:g}secs",
         "executor_registration_timeout": f"{config.executor_registration_timeout:g}secs",
+        # --docker_config is left out: it may hold registry credentials inline.
+        **({"secrets_dir": config.secrets_dir} if config.secrets_dir else {}),
     }
 
 

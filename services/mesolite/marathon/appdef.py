@@ -206,7 +206,7 @@ def normalize_app(raw: Any, base: str = "/", require_id: bool = True) -> dict[st
     app["acceptedResourceRoles"] = _string_list(raw, "acceptedResourceRoles", "")
     app["ipAddress"] = _typed(raw, "ipAddress", dict, "")
     app["residency"] = _typed(raw, "residency", dict, "")
-    app["secrets"] = _typed(raw, "secrets", dict, "") or {}
+    app["secrets"] = _typed(raw, "secrets", dict, "") or {}  # checked against the features at deploy (secrets.py)
     grace = _typed(raw, "taskKillGracePeriodSeconds", "number", "")
     if grace is not None and grace <= 0:
         errors.add("/taskKillGracePeriodSeconds", f"got {_num(grace)}, expected more than 0.0")
@@ -380,6 +380,9 @@ def _container(raw: dict[str, Any], errors: _Errors) -> dict[str, Any] | None:
             "parameters": params_out,
             "forcePullImage": bool(_typed(docker, "forcePullImage", bool, dpath)),
         }
+        pull_config = _typed(docker, "pullConfig", dict, dpath)
+        if pull_config is not None:
+            out["docker"]["pullConfig"] = {"secret": _typed(pull_config, "secret", str, f"{dpath}/pullConfig")}
     return out
 
 
@@ -467,7 +470,10 @@ def _volumes(container: dict[str, Any], errors: _Errors, path: str) -> list[dict
             volume["persistent"] = {"type": persistent.get("type", "root"), "size": size}
         if external is not None:
             volume["external"] = external
-        if host_path is None and persistent is None and external is None:
+        secret = _typed(item, "secret", str, vpath)
+        if secret is not None:
+            volume["secret"] = secret  # a file-based secret (secrets.py)
+        if host_path is None and persistent is None and external is None and secret is None:
             errors.add(vpath, "volume must have one of hostPath, persistent or external")
         out.append(volume)
     return out

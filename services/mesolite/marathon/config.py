@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 import getpass
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from mesolite.core.flags import FlagError, parse_master, parse_zk_url_flag
 
@@ -35,6 +35,20 @@ class MarathonConfig:
     leader_proxy_connection_timeout: float = 5.0
     leader_proxy_read_timeout: float = 10.0
     max_running_deployments: int = 100
+    features: frozenset[str] = field(default_factory=frozenset)
+
+
+# ``--enable_features``: the ones mesolite implements (Marathon knows more; naming one of those is refused rather
+# than accepted and ignored).
+FEATURES = ("secrets",)
+
+
+def parse_features(text: str) -> frozenset[str]:
+    names = frozenset(name.strip() for name in text.split(",") if name.strip())
+    unknown = sorted(names - set(FEATURES))
+    if unknown:
+        raise argparse.ArgumentTypeError(f"unknown or unsupported feature '{unknown[0]}' (supported: secrets)")
+    return names
 
 
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> argparse.ArgumentParser:
@@ -66,6 +80,9 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     marathon.add_argument("--zk_timeout", type=float, default=10000.0, help="ms to connect to ZooKeeper")
     marathon.add_argument("--leader_proxy_connection_timeout", type=float, default=5000.0, help="ms")
     marathon.add_argument("--leader_proxy_read_timeout", type=float, default=10000.0, help="ms")
+    marathon.add_argument(
+        "--enable_features", type=parse_features, default=frozenset(), help="secrets (tasks' secrets by reference)"
+    )
     marathon.add_argument("--threads", type=int, default=64, help="HTTP threads (each /v2/events stream holds one)")
     return marathon
 
@@ -99,4 +116,5 @@ def from_args(args: argparse.Namespace) -> MarathonConfig:
         leader_proxy_connection_timeout=args.leader_proxy_connection_timeout / 1000.0,
         leader_proxy_read_timeout=args.leader_proxy_read_timeout / 1000.0,
         max_running_deployments=args.max_running_deployments,
+        features=args.enable_features,
     )

@@ -19,7 +19,8 @@ from collections.abc import Callable
 from typing import Any
 
 from mesolite.core.store import Store
-from mesolite.marathon import groups, instances, pathid, pods, runspec
+from mesolite.marathon import groups, instances, pathid, pods, runspec, secrets
+from mesolite.marathon.appdef import Invalid
 from mesolite.marathon.config import MarathonConfig
 from mesolite.marathon.deployments import Runner, build_steps, depths, kill_order, plan_json, step_json
 from mesolite.marathon.errors import Locked, NotFound, NotLeading, TooManyDeployments, UnknownTask
@@ -309,6 +310,9 @@ class Marathon:
             self.require_leadership()
             root = Root(self.state)
             change(root)
+            for app_id, app in root.apps.items():
+                if self.state.apps.get(app_id) is not app and (problems := secrets.errors(app, self.config.features)):
+                    raise Invalid(problems)
             version = self.clock.next()
             port_range = (self.config.local_port_min, self.config.local_port_max)
             groups.finalize(root, self.state.apps, self.state.pods, version, port_range)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from mesolite.marathon import appdef, pathid
+from mesolite.marathon import appdef, pathid, secrets
 
 NANOS = 1_000_000_000
 
@@ -54,14 +54,15 @@ def task_env(app: dict[str, Any], task_id: str, host: str, host_ports: list[int]
         env["MARATHON_APP_LABELS"] = " ".join(appdef.label_env_name(k) for k in labels)
         for key, value in labels.items():
             env[f"MARATHON_APP_LABEL_{appdef.label_env_name(key)}"] = value
-    # The app's own env wins over everything Marathon injects (secrets references are not values: skipped).
+    # The app's own env wins over everything Marathon injects (secret references go as SECRET variables).
     env.update({k: v for k, v in (app.get("env") or {}).items() if isinstance(v, str)})
     return env
 
 
 def command_info(app: dict[str, Any], env: dict[str, str]) -> dict[str, Any]:
+    variables = [{"name": k, "value": v} for k, v in env.items()] + secrets.env_variables(app)
     command: dict[str, Any] = {
-        "environment": {"variables": [{"name": k, "value": v} for k, v in env.items()]},
+        "environment": {"variables": variables},
         "uris": [
             {
                 "value": f["uri"],
@@ -101,6 +102,7 @@ def container_info(app: dict[str, Any], host_ports: list[int]) -> dict[str, Any]
         for v in container.get("volumes") or []
         if "hostPath" in v or "persistent" in v
     ]
+    volumes += secrets.volumes(app)
     info: dict[str, Any] = {"type": container["type"], "volumes": volumes}
     docker = container.get("docker")
     if docker:
@@ -126,7 +128,13 @@ def container_info(app: dict[str, Any], host_ports: list[int]) -> dict[str, Any]
             docker_info["port_mappings"] = mappings
         info["docker"] = docker_info
         if container["type"] == "MESOS":
-            info["mesos"] = {"image": {"type": "DOCKER", "docker": {"name": docker["image"]}}}
+            image: dict[str, Any] = {"type": "DOCKER", "docker": {"name": docker["image"]}}
+            if docker["forcePullImage"]:
+                image["cached"] = False  # Marathon: cached = !forcePullImage
+            pull_config = secrets.pull_config(app)
+            if pull_config is not None:
+                image["docker"]["config"] = pull_config
+            info["mesos"] = {"image": image}
             info.pop("docker")
     return info
 

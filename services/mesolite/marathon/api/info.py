@@ -149,7 +149,7 @@ class InfoApi:
             "task_launch_timeout": int(config.task_launch_timeout * 1000),
             "max_instances_per_offer": config.max_instances_per_offer,
             "decline_offer_duration": int(config.decline_offer_duration * 1000),
-            "features": [],
+            "features": sorted(config.features),
         }
 
     def get_leader(self) -> Response:
